@@ -1,1 +1,417 @@
+//! A fake GitLab on real sockets on 127.0.0.1, for gljob's integration tests and for trying
+//! gljob (or curl, or python-gitlab) by hand.
+//!
+//! It reproduces what a real GitLab (Rails behind Workhorse) answers on the routes gljob uses —
+//! statuses, JSON bodies with their exact wording, headers — as `shared/gitlab-api.md`
+//! describes: `GET /job`, `GET /job/allowed_agents`, and the four job-artifact endpoints, with
+//! job-token authentication, project lookup by id or path (and 301 for renamed projects), the
+//! job-token allowlist, local archive downloads with ranges and ETags, and object storage on a
+//! second origin reached by a 302. Tests steer it in two ways: by changing the [`World`] it
+//! serves, and by injecting [`Fault`]s — error statuses, rate limits, resets, truncations,
+//! stalls — into the next matching requests. Every request is logged ([`Server::requests`]) so
+//! a test can assert what the client sent (and to which origin).
+//!
+//! std threads only, no async runtime: a thread per connection. Both listeners are bound
+//! before [`Server::start`] returns, so a test needs no readiness wait. Dropping the
+//! [`Server`] stops it.
+//!
+//! ```no_run
+//! use fake_gitlab::{Config, Fault, Server, TOKEN};
+//! let server = Server::start(Config::default())?;
+//! server.inject(Fault::rate_limited("/artifacts", "1"));
+//! // run gljob with CI_API_V4_URL=server.api_url(), CI_JOB_TOKEN=TOKEN, CI_PROJECT_ID=1 …
+//! assert!(server.requests().iter().all(|r| r.header("job-token") == Some(TOKEN)));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # The demo world ([`World::demo`], ids also in [`demo`])
+//!
+//! Projects (all private unless said; the token's user has role Developer everywhere):
+//!
+//! | id | path | allowlist | notes |
+//! |---|---|---|---|
+//! | 1 | `namespace1/project1` | `[]` | the [`TOKEN`]'s own project |
+//! | 2 | `group/sub/my.project` | `[1]` | old path `group/sub/old.project` (GET → 301 to id 2) |
+//! | 3 | `other/locked` | `[]` | job token of project 1 → 403 "…not allowed from project1 to locked." |
+//! | 4 | `other/public` | `[]` | public: artifacts readable anyway |
+//!
+//! Pipelines and jobs (job names exact; "sample" = [`zips::sample()`], "decoy" = an archive
+//! holding only [`demo::DECOY_FILE`], so fetching the wrong job is visible):
+//!
+//! | pipeline | project | ref | status | jobs (id name: archive) |
+//! |---|---|---|---|---|
+//! | 6 | 1 | `main` | running | 7 `setup` (success, the [`FINISHED_TOKEN`]'s job): none; 8 `rubocop` (running, the [`TOKEN`]'s job): none |
+//! | 20 | 2 | `main` | success (older) | 100 `build`: decoy |
+//! | 21 | 2 | `main` | success (newest success on main) | 101 `build` retried: decoy; 102 `build`: sample; 103 `test 1/3`: sample; 104 `we#ird?%+ ü`: sample; 105 `no-artifacts`: none; 106 `expired`: sample, expired |
+//! | 22 | 2 | `feature/x` | success | 110 `build`: sample |
+//! | 23 | 2 | `refs/merge-requests/7/head` | success | 111 `build`: sample |
+//! | 24 | 2 | `v1.2.3` | success | 112 `build`: sample |
+//! | 25 | 2 | `main` | running (newest, skipped by by-ref lookups) | 120 `build`: decoy |
+//! | 30 | 3 | `main` | success | 130 `build`: sample |
+//! | 40 | 4 | `main` | success | 140 `build`: sample |
+//!
+//! Tokens: [`TOKEN`] → job 8 (running); [`FINISHED_TOKEN`] → job 7 (not running: 401
+//! everywhere); [`PAT`] → a user with full rights (`/job` → 404 Job Not Found).
+//! `GET /job` with [`TOKEN`] serves [`World::job_body`] (`fixtures/job.json`, job id 8,
+//! pipeline 6), `GET /job/allowed_agents` serves [`World::agents_body`].
+//!
+//! # Deliberate departures from GitLab
+//! - A [`PAT`] is accepted in any token slot (GitLab would 401 a PAT sent as `JOB-TOKEN`), so
+//!   gljob's "this credential is not a job token" path is testable.
+//! - Roles and `artifacts:access: none` are per project, not per user or per job.
+//! - Multi-range requests get the whole body (200) rather than `multipart/byteranges`.
+//! - `GET /projects/:id/jobs` is not implemented yet.
 
+#![forbid(unsafe_code)]
+
+mod content;
+mod http;
+mod routes;
+mod serve;
+mod storage;
+mod tls;
+mod world;
+pub mod zips;
+
+use std::io;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use world::{Archive, Job, Pipeline, Project, Role, TokenGrant, World, demo};
+
+use serve::{Shared, lock};
+
+/// A valid job token: job 8 of project 1, status running.
+pub const TOKEN: &str = "glcbt-64_GLJOB-TEST-SECRET-7f3a9c";
+/// The token of a finished job (job 7): 401 everywhere.
+pub const FINISHED_TOKEN: &str = "glcbt-64_GLJOB-FINISHED-SECRET-1d2e";
+/// A personal access token: `/job` gives 404 `{"message":"404 Job Not Found"}`; artifact
+/// routes treat it as a user with full rights.
+pub const PAT: &str = "glpat-GLJOB-PAT-SECRET-55aa";
+
+/// Which of the two origins a request reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The GitLab API (`api_url()`).
+    Api,
+    /// Object storage (`storage_url()`), where archive downloads are redirected.
+    Storage,
+}
+
+/// How to start a [`Server`]. `Config::default()`: plain HTTP, local storage, CE, any ports.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// HTTPS on the API origin, with a CA generated at start ([`Server::ca_file`]).
+    pub tls: bool,
+    /// Scheme of the storage origin: `Some(true)` HTTPS, `Some(false)` HTTP, `None` as `tls`.
+    pub storage_tls: Option<bool>,
+    /// Archive downloads answer 302 to a presigned URL on the storage origin.
+    pub object_storage: bool,
+    /// EE without the `cross_project_pipelines` license: artifact routes with job-token auth
+    /// answer 404 Project Not Found, even for the job's own project.
+    pub ee_unlicensed: bool,
+    /// Port of the API origin; 0 = any free port.
+    pub port: u16,
+    /// Port of the storage origin; 0 = any free port.
+    pub storage_port: u16,
+}
+
+/// One request as received (either origin).
+#[derive(Debug, Clone)]
+pub struct LoggedRequest {
+    pub origin: Origin,
+    pub method: String,
+    /// The request target exactly as received (raw path + `?` + raw query, not decoded).
+    pub target: String,
+    /// The raw path, not decoded.
+    pub path: String,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// When the request line was read.
+    pub at: Instant,
+}
+
+impl LoggedRequest {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A misbehaviour to apply to the next matching request(s).
+///
+/// It matches a request when `origin` is equal and the raw path contains `path_contains`
+/// (`""` matches everything); it applies `times` times, then is gone. Faults are consumed in
+/// the order they were injected, one per request. A matched request is still logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub origin: Origin,
+    pub path_contains: String,
+    pub times: usize,
+    pub kind: FaultKind,
+}
+
+/// What a [`Fault`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with this status, these headers (include `Content-Type`) and this body instead.
+    Status {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Read the request, then close with a TCP RST and send nothing.
+    Reset,
+    /// Send the headers and the first N body bytes, then RST.
+    ResetAfter(u64),
+    /// Send the full `Content-Length` header but only N body bytes, then close cleanly (FIN).
+    Truncate(u64),
+    /// Wait this long before sending the response (a slow server; a stall before headers).
+    Delay(Duration),
+    /// Send N body bytes, pause for the duration, then send the rest.
+    StallAfter(u64, Duration),
+    /// Answer a `Range` request with 200 and the whole body.
+    IgnoreRange,
+    /// Storage origin: every presigned URL minted so far (this request's included) now gets
+    /// 403 `AccessDenied`. A state change: `times = 1` is enough.
+    ExpireSignatures,
+    /// Answer with this status and a reverse proxy's `text/html` error page.
+    Html(u16),
+}
+
+impl Fault {
+    /// A fault on the API origin, applied once.
+    pub fn new(path_contains: &str, kind: FaultKind) -> Fault {
+        Fault {
+            origin: Origin::Api,
+            path_contains: path_contains.to_string(),
+            times: 1,
+            kind,
+        }
+    }
+
+    /// Applies `n` times.
+    pub fn times(mut self, n: usize) -> Fault {
+        self.times = n;
+        self
+    }
+
+    /// On the storage origin instead.
+    pub fn on_storage(mut self) -> Fault {
+        self.origin = Origin::Storage;
+        self
+    }
+
+    /// GitLab's Rack::Attack throttle: 429 `text/plain` `Retry later\n` with the `RateLimit-*`
+    /// headers and `Retry-After: <retry_after>` (sent verbatim; if it is a number of seconds,
+    /// `RateLimit-Reset` is now plus that).
+    pub fn rate_limited(path_contains: &str, retry_after: &str) -> Fault {
+        let wait = retry_after.trim().parse::<u64>().unwrap_or(60);
+        let reset = SystemTime::now() + Duration::from_secs(wait);
+        let reset_unix = reset.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let h = |k: &str, v: String| (k.to_string(), v);
+        Fault::new(
+            path_contains,
+            FaultKind::Status {
+                code: 429,
+                headers: vec![
+                    h("Content-Type", "text/plain".into()),
+                    h("RateLimit-Name", "throttle_authenticated_api".into()),
+                    h("RateLimit-Limit", "120".into()),
+                    h("RateLimit-Observed", "121".into()),
+                    h("RateLimit-Remaining", "0".into()),
+                    h("RateLimit-Reset", reset_unix.to_string()),
+                    h("RateLimit-ResetTime", http::http_date(reset)),
+                    h("Retry-After", retry_after.to_string()),
+                ],
+                body: "Retry later\n".to_string(),
+            },
+        )
+    }
+
+    /// This status with GitLab's body for it: 500 and 503 JSON, 502 Workhorse's `text/plain`
+    /// `GitLab is not responding`, 429 the application rate limiter's JSON (no `Retry-After`),
+    /// 401/403/404/400/409 their usual JSON, anything else `{"message":"<code> <reason>"}`.
+    pub fn status(path_contains: &str, code: u16) -> Fault {
+        let json = |body: &str| {
+            (
+                vec![("Content-Type".to_string(), "application/json".to_string())],
+                body.to_string(),
+            )
+        };
+        let (headers, body) = match code {
+            502 => (
+                vec![("Content-Type".to_string(), "text/plain".to_string())],
+                "GitLab is not responding".to_string(),
+            ),
+            429 => json(
+                r#"{"message":{"error":"This endpoint has been requested too many times. Try again later."}}"#,
+            ),
+            400 => json(r#"{"message":"400 Bad request"}"#),
+            409 => json(r#"{"message":"409 Conflict: Resource lock"}"#),
+            _ => json(
+                &serde_json::json!({ "message": format!("{code} {}", http::reason(code)) })
+                    .to_string(),
+            ),
+        };
+        Fault::new(
+            path_contains,
+            FaultKind::Status {
+                code,
+                headers,
+                body,
+            },
+        )
+    }
+}
+
+/// A running fake GitLab: two listeners (API and storage) on 127.0.0.1. Drop stops it.
+pub struct Server {
+    shared: Arc<Shared>,
+    api_port: u16,
+    storage_port: u16,
+    ca_dir: Option<PathBuf>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("api_url", &self.api_url())
+            .field("storage_url", &self.storage_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds both origins on 127.0.0.1 (before returning: no readiness wait needed), makes the
+    /// certificates if any origin uses TLS, and starts serving [`World::demo`].
+    pub fn start(config: Config) -> io::Result<Server> {
+        let api = TcpListener::bind(("127.0.0.1", config.port))
+            .map_err(|e| serve::context(e, &format!("binding 127.0.0.1:{}", config.port)))?;
+        let storage = TcpListener::bind(("127.0.0.1", config.storage_port)).map_err(|e| {
+            serve::context(e, &format!("binding 127.0.0.1:{}", config.storage_port))
+        })?;
+        let api_port = api.local_addr()?.port();
+        let storage_port = storage.local_addr()?.port();
+        let storage_tls = config.storage_tls.unwrap_or(config.tls);
+
+        let (tls, ca_dir) = if config.tls || storage_tls {
+            let tls = tls::generate()?;
+            let dir = unique_temp_dir()?;
+            std::fs::write(dir.join("ca.pem"), &tls.ca_pem)?;
+            (Some(tls), Some(dir))
+        } else {
+            (None, None)
+        };
+        let scheme = |on: bool| if on { "https" } else { "http" };
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            format!("{}://127.0.0.1:{api_port}", scheme(config.tls)),
+            format!("{}://127.0.0.1:{storage_port}", scheme(storage_tls)),
+        ));
+        let tls_for = |on: bool| tls.as_ref().filter(|_| on).map(|t| t.config.clone());
+
+        let mut server = Server {
+            shared: shared.clone(),
+            api_port,
+            storage_port,
+            ca_dir,
+            threads: Vec::new(),
+        };
+        for (listener, origin, tls) in [
+            (api, Origin::Api, tls_for(config.tls)),
+            (storage, Origin::Storage, tls_for(storage_tls)),
+        ] {
+            let shared = shared.clone();
+            // On failure `server` is dropped, which stops the threads already started.
+            let handle = thread::Builder::new()
+                .name(format!("fake-gitlab-accept-{origin:?}").to_lowercase())
+                .spawn(move || serve::accept_loop(shared, listener, origin, tls))?;
+            server.threads.push(handle);
+        }
+        Ok(server)
+    }
+
+    /// `http://127.0.0.1:PORT/api/v4` (or `https://…`): `CI_API_V4_URL`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v4", self.shared.api_base)
+    }
+
+    /// `http://127.0.0.1:PORT` (or `https://…`): `CI_SERVER_URL`.
+    pub fn server_url(&self) -> String {
+        self.shared.api_base.clone()
+    }
+
+    /// Base URL of the storage origin, e.g. `http://127.0.0.1:PORT`.
+    pub fn storage_url(&self) -> String {
+        self.shared.storage_base.clone()
+    }
+
+    /// Path of the generated CA's PEM file, when any origin uses TLS.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.ca_dir.as_ref().map(|d| d.join("ca.pem"))
+    }
+
+    /// Every request received so far, in arrival order, both origins.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// Forgets the requests logged so far.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// Queues a fault; see [`Fault`] for matching and order.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push_back(fault);
+    }
+
+    /// The data the server serves, to read or change. Requests wait while the guard is held.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.shared.world)
+    }
+
+    /// Prints one line per request to stderr (method, target with secrets redacted, status).
+    pub fn log_to_stderr(&self, on: bool) {
+        self.shared.log_to_stderr.store(on, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stop();
+        serve::wake_listener(self.api_port);
+        serve::wake_listener(self.storage_port);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(dir) = &self.ca_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A new, empty directory under the system temp dir, for the CA file.
+fn unique_temp_dir() -> io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("fake-gitlab-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `fake-gitlab`: the fake GitLab as a standalone program, for trying gljob (or curl, or
+//! python-gitlab) by hand and for the README demo.
+//!
+//! It serves the demo world and prints `export …` lines for a shell to eval, then runs until
+//! killed:
+//!
+//! ```text
+//! fake-gitlab --object-storage > fg.env &
+//! sleep 1; . ./fg.env
+//! gljob fetch --project group/sub/my.project --ref main --job build --dest out
+//! ```
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+use fake_gitlab::{Config, Server, TOKEN, demo};
+
+/// A fake GitLab API on 127.0.0.1 for trying gljob: prints `export` lines for CI_API_V4_URL,
+/// CI_SERVER_URL, CI_PROJECT_ID, CI_JOB_TOKEN (and CI_SERVER_TLS_CA_FILE with --tls) on stdout,
+/// logs one line per request on stderr, and runs until killed.
+/// Example: fake-gitlab --tls --object-storage > env.sh & sleep 1; . ./env.sh
+#[derive(FromArgs)]
+struct Args {
+    /// port of the API origin (default: any free port)
+    #[argh(option, default = "0")]
+    port: u16,
+    /// port of the object-storage origin (default: any free port)
+    #[argh(option, default = "0")]
+    storage_port: u16,
+    /// serve HTTPS with a CA generated at start (both origins)
+    #[argh(switch)]
+    tls: bool,
+    /// answer archive downloads with 302 to the storage origin
+    #[argh(switch)]
+    object_storage: bool,
+    /// behave like GitLab EE without a license: artifact routes give 404 to job tokens
+    #[argh(switch)]
+    ee_unlicensed: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = match Args::from_args(&["fake-gitlab"], &rest) {
+        Ok(a) => a,
+        Err(early) => {
+            return if early.status.is_ok() {
+                println!("{}", early.output);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", early.output);
+                ExitCode::from(2)
+            };
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fake-gitlab: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> std::io::Result<()> {
+    let server = Server::start(Config {
+        tls: args.tls,
+        storage_tls: None,
+        object_storage: args.object_storage,
+        ee_unlicensed: args.ee_unlicensed,
+        port: args.port,
+        storage_port: args.storage_port,
+    })?;
+    server.log_to_stderr(true);
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "export CI_API_V4_URL={}", server.api_url())?;
+    writeln!(out, "export CI_SERVER_URL={}", server.server_url())?;
+    writeln!(out, "export CI_PROJECT_ID={}", demo::OWN_PROJECT)?;
+    writeln!(out, "export CI_JOB_TOKEN={TOKEN}")?;
+    if let Some(ca) = server.ca_file() {
+        writeln!(
+            out,
+            "export CI_SERVER_TLS_CA_FILE={}",
+            shell_quote(&ca.display().to_string())
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+
+    eprintln!(
+        "fake-gitlab: API {}, storage {} (object storage {}). Try project {} (group/sub/my.project), ref main, job build.",
+        server.api_url(),
+        server.storage_url(),
+        if args.object_storage { "on" } else { "off" },
+        demo::PROJECT,
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Quotes a value for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@%".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

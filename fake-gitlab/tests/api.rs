@@ -1,0 +1,742 @@
+//! The fake's key answers, checked over real sockets with a minimal HTTP client on
+//! `std::net::TcpStream` (no HTTP crate), so the bytes on the wire are what is asserted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_gitlab::{
+    Archive, Config, FINISHED_TOKEN, Fault, FaultKind, Origin, PAT, Role, Server, TOKEN, demo, zips,
+};
+
+/// A parsed response; `complete` is false when the body ended before its Content-Length.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    complete: bool,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("utf-8 body")
+    }
+}
+
+/// Reads one response from a buffered stream (Content-Length framing only).
+fn read_response(r: &mut impl BufRead, head_only: bool) -> Resp {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).expect("header line");
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').expect("header colon");
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().expect("content-length"));
+    let mut body = Vec::new();
+    let mut complete = true;
+    if !head_only && status != 304 {
+        let mut buf = [0u8; 8192];
+        while body.len() < len {
+            match r.read(&mut buf[..(len - body.len()).min(8192)]) {
+                Ok(0) | Err(_) => {
+                    complete = false;
+                    break;
+                }
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+    Resp {
+        status,
+        headers,
+        body,
+        complete,
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    let rest = url.split("://").nth(1).expect("scheme");
+    let hostport = rest.split('/').next().expect("host");
+    hostport
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .parse()
+        .expect("port number")
+}
+
+/// One request on a fresh plain-TCP connection.
+fn request(base_url: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut s = TcpStream::connect(("127.0.0.1", port_of(base_url))).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    read_response(&mut BufReader::new(s), method == "HEAD")
+}
+
+fn get(base_url: &str, target: &str, headers: &[(&str, &str)]) -> Resp {
+    request(base_url, "GET", target, headers)
+}
+
+const AUTH: &[(&str, &str)] = &[("JOB-TOKEN", TOKEN)];
+
+fn start() -> Server {
+    Server::start(Config::default()).expect("server starts")
+}
+
+#[test]
+fn job_endpoint_and_authentication() {
+    let s = start();
+    let base = s.server_url();
+    let ok = get(&base, "/api/v4/job", AUTH);
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("content-type"), Some("application/json"));
+    assert_eq!(ok.header("x-frame-options"), Some("SAMEORIGIN"));
+    assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(ok.text(), include_str!("../fixtures/job.json"));
+
+    let via_param = get(&base, &format!("/api/v4/job?job_token={TOKEN}"), &[]);
+    assert_eq!(via_param.status, 200);
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        get(&base, "/api/v4/job", &[("Authorization", &bearer)]).status,
+        200
+    );
+    let agents = get(&base, "/api/v4/job/allowed_agents", AUTH);
+    assert_eq!(
+        agents.text(),
+        include_str!("../fixtures/allowed_agents.json")
+    );
+
+    for headers in [
+        &[][..],
+        &[("JOB-TOKEN", "")][..],
+        &[("JOB-TOKEN", FINISHED_TOKEN)][..],
+        &[("JOB-TOKEN", "glcbt-64_nope")][..],
+    ] {
+        let r = get(&base, "/api/v4/job", headers);
+        assert_eq!(r.status, 401, "{headers:?}");
+        assert_eq!(r.text(), r#"{"message":"401 Unauthorized"}"#);
+        assert_eq!(r.header("www-authenticate"), None);
+    }
+    // A dead token is never downgraded to anonymous, even on a public project.
+    let r = get(
+        &base,
+        "/api/v4/projects/4/jobs/artifacts/main/download?job=build",
+        &[("JOB-TOKEN", FINISHED_TOKEN)],
+    );
+    assert_eq!(r.status, 401);
+
+    let pat = get(&base, "/api/v4/job", &[("JOB-TOKEN", PAT)]);
+    assert_eq!(pat.status, 404);
+    assert_eq!(pat.text(), r#"{"message":"404 Job Not Found"}"#);
+
+    let logged = s.requests();
+    assert_eq!(logged.len(), 10);
+    assert_eq!(logged[0].origin, Origin::Api);
+    assert_eq!(logged[0].header("Job-Token"), Some(TOKEN));
+    assert_eq!(
+        logged[1].query,
+        vec![("job_token".to_string(), TOKEN.to_string())]
+    );
+}
+
+#[test]
+fn project_resolution_and_allowlist() {
+    let s = start();
+    let base = s.server_url();
+    let no_route = get(
+        &base,
+        "/api/v4/projects/group/sub/my.project/jobs/artifacts/main/download?job=build",
+        AUTH,
+    );
+    assert_eq!(no_route.status, 404);
+    assert_eq!(no_route.text(), r#"{"error":"404 Not Found"}"#);
+    assert_eq!(
+        get(&base, "/api/v4/nothing", AUTH).text(),
+        r#"{"error":"404 Not Found"}"#
+    );
+
+    for id in ["999", "nope%2Fnope", "my.project"] {
+        let r = get(
+            &base,
+            &format!("/api/v4/projects/{id}/jobs/102/artifacts"),
+            AUTH,
+        );
+        assert_eq!(r.status, 404, "{id}");
+        assert_eq!(r.text(), r#"{"message":"404 Project Not Found"}"#, "{id}");
+    }
+    // Private project, anonymous: not found.
+    let anon = get(&base, "/api/v4/projects/2/jobs/102/artifacts", &[]);
+    assert_eq!(anon.text(), r#"{"message":"404 Project Not Found"}"#);
+
+    let locked = get(
+        &base,
+        "/api/v4/projects/other%2Flocked/jobs/130/artifacts",
+        AUTH,
+    );
+    assert_eq!(locked.status, 403);
+    assert_eq!(
+        locked.text(),
+        r#"{"message":"403 Forbidden - Authentication by CI/CD job token not allowed from project1 to locked."}"#
+    );
+    // Public project, not on the allowlist: readable.
+    assert_eq!(
+        get(&base, "/api/v4/projects/4/jobs/140/artifacts", AUTH).status,
+        200
+    );
+
+    let moved = get(
+        &base,
+        "/api/v4/projects/GROUP%2Fsub%2Fold.project/jobs/artifacts/feature%2Fx/download?job=build",
+        AUTH,
+    );
+    assert_eq!(moved.status, 301);
+    assert_eq!(
+        moved.header("location"),
+        Some(&*format!(
+            "{base}/api/v4/projects/2/jobs/artifacts/feature%2Fx/download?job=build"
+        ))
+    );
+    let by_path = get(
+        &base,
+        "/api/v4/projects/Group%2FSub%2FMy.Project/jobs/102/artifacts",
+        AUTH,
+    );
+    assert_eq!(by_path.status, 200);
+
+    // A project added later shadows the demo project with the same path.
+    {
+        let mut w = s.world();
+        w.add_project(20, "group/sub/my.project");
+        let pipeline = w.add_pipeline(20, "main", "success");
+        w.add_job(
+            pipeline,
+            "build",
+            Some(Archive::from(b"not a zip".to_vec())),
+        );
+    }
+    let shadowed = get(
+        &base,
+        "/api/v4/projects/group%2Fsub%2Fmy.project/jobs/artifacts/main/download?job=build",
+        AUTH,
+    );
+    assert_eq!(shadowed.body, b"not a zip");
+
+    s.world().project_mut(2).expect("project 2").user_role = Some(Role::Guest);
+    let guest = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
+    assert_eq!(
+        (guest.status, guest.text()),
+        (403, r#"{"message":"403 Forbidden"}"#)
+    );
+    s.world().project_mut(2).expect("project 2").user_role = Some(Role::Reporter);
+    s.world()
+        .project_mut(2)
+        .expect("project 2")
+        .artifacts_access_none = true;
+    assert_eq!(
+        get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH).status,
+        403
+    );
+}
+
+#[test]
+fn ee_unlicensed_hides_even_the_own_project() {
+    let s = Server::start(Config {
+        ee_unlicensed: true,
+        ..Config::default()
+    })
+    .expect("server");
+    let r = get(
+        &s.server_url(),
+        "/api/v4/projects/2/jobs/102/artifacts",
+        AUTH,
+    );
+    assert_eq!(
+        (r.status, r.text()),
+        (404, r#"{"message":"404 Project Not Found"}"#)
+    );
+    let pat = get(
+        &s.server_url(),
+        "/api/v4/projects/2/jobs/102/artifacts",
+        &[("PRIVATE-TOKEN", PAT)],
+    );
+    assert_eq!(pat.status, 200);
+}
+
+#[test]
+fn artifact_lookups_by_ref_and_id() {
+    let s = start();
+    let base = s.server_url();
+    let sample = zips::sample();
+    for target in [
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=build",
+        "/api/v4/projects/group%2Fsub%2Fmy.project/jobs/artifacts/feature%2Fx/download?job=build",
+        "/api/v4/projects/2/jobs/artifacts/feature/x/download?job=build",
+        "/api/v4/projects/2/jobs/artifacts/refs%2Fmerge-requests%2F7%2Fhead/download?job=build",
+        "/api/v4/projects/2/jobs/artifacts/v1.2.3/download?job=test+1%2F3",
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=test%201%2F3",
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=we%23ird%3F%25%2B%20%C3%BC",
+        "/api/v4/projects/2/jobs/102/artifacts",
+        "/api/v4/projects/2/jobs/106/artifacts",
+    ] {
+        let r = get(&base, target, AUTH);
+        if target.contains("v1.2.3") {
+            // The tag pipeline has only `build`.
+            assert_eq!(
+                (r.status, r.text()),
+                (404, r#"{"message":"404 Not found"}"#)
+            );
+            continue;
+        }
+        assert_eq!(r.status, 200, "{target}");
+        assert!(r.body == sample, "{target}: wrong archive");
+        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        assert_eq!(
+            r.header("content-disposition"),
+            Some("attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip")
+        );
+        assert_eq!(r.header("accept-ranges"), Some("bytes"));
+        assert!(r.header("etag").is_some_and(|e| e.len() == 66));
+        assert!(r.header("last-modified").is_some());
+    }
+    let missing = get(
+        &base,
+        "/api/v4/projects/2/jobs/artifacts/main/download",
+        AUTH,
+    );
+    assert_eq!(
+        (missing.status, missing.text()),
+        (400, r#"{"error":"job is missing"}"#)
+    );
+    let unknown = get(&base, "/api/v4/projects/2/jobs/99999/artifacts", AUTH);
+    assert_eq!(
+        (unknown.status, unknown.text()),
+        (404, r#"{"message":"404 Not found"}"#)
+    );
+    let none = get(&base, "/api/v4/projects/2/jobs/105/artifacts", AUTH);
+    assert_eq!(
+        (none.status, none.text()),
+        (404, r#"{"message":"404 Not Found"}"#)
+    );
+    let other_project = get(&base, "/api/v4/projects/2/jobs/130/artifacts", AUTH);
+    assert_eq!(other_project.text(), r#"{"message":"404 Not found"}"#);
+    let bad_id = get(&base, "/api/v4/projects/2/jobs/abc/artifacts", AUTH);
+    assert_eq!(
+        (bad_id.status, bad_id.text()),
+        (400, r#"{"error":"job_id is invalid"}"#)
+    );
+
+    // Once the running pipeline succeeds, it is the newest successful one.
+    s.world().pipelines.iter_mut().for_each(|p| {
+        if p.id == demo::RUNNING_MAIN_PIPELINE {
+            p.status = "success".into();
+        }
+    });
+    let decoy = get(
+        &base,
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=build",
+        AUTH,
+    );
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(decoy.body)).expect("zip");
+    assert!(z.by_name(demo::DECOY_FILE).is_ok());
+}
+
+#[test]
+fn single_file_routes() {
+    let s = start();
+    let base = s.server_url();
+    let js = get(
+        &base,
+        "/api/v4/projects/2/jobs/102/artifacts/dist/lib/util.js",
+        AUTH,
+    );
+    assert_eq!(js.status, 200);
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(
+        js.header("content-disposition"),
+        Some("attachment; filename=\"util.js\"")
+    );
+    assert!(js.text().starts_with("export function add"));
+    assert_eq!(js.header("accept-ranges"), None);
+
+    let raw = get(
+        &base,
+        "/api/v4/projects/2/jobs/artifacts/main/raw/dist/app?job=build",
+        AUTH,
+    );
+    assert_eq!(
+        raw.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(raw.text().starts_with("#!/bin/sh"));
+    let link = get(
+        &base,
+        "/api/v4/projects/2/jobs/102/artifacts/dist/current",
+        AUTH,
+    );
+    assert_eq!(link.text(), "app");
+
+    for target in [
+        "/api/v4/projects/2/jobs/102/artifacts/nope.txt",
+        "/api/v4/projects/2/jobs/102/artifacts/logs/",
+        "/api/v4/projects/2/jobs/artifacts/main/raw/dist?job=build",
+    ] {
+        let r = get(&base, target, AUTH);
+        assert_eq!(
+            (r.status, r.text()),
+            (404, "404 page not found\n"),
+            "{target}"
+        );
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    }
+    let expired = get(
+        &base,
+        "/api/v4/projects/2/jobs/106/artifacts/dist/app",
+        AUTH,
+    );
+    assert_eq!(
+        (expired.status, expired.text()),
+        (404, r#"{"message":"404 Not Found"}"#)
+    );
+    let nul = get(&base, "/api/v4/projects/2/jobs/102/artifacts/a%00b", AUTH);
+    assert_eq!(
+        (nul.status, nul.text()),
+        (400, r#"{"message":"400 Bad request"}"#)
+    );
+}
+
+#[test]
+fn ranges_and_validators() {
+    let s = start();
+    let base = s.server_url();
+    let sample = zips::sample();
+    let len = sample.len();
+    let t = "/api/v4/projects/2/jobs/102/artifacts";
+
+    let r = get(&base, t, &[("JOB-TOKEN", TOKEN), ("Range", "bytes=10-19")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        r.header("content-range"),
+        Some(&*format!("bytes 10-19/{len}"))
+    );
+    assert_eq!(r.body, &sample[10..20]);
+    let etag = r.header("etag").expect("etag").to_string();
+
+    let tail = get(&base, t, &[("JOB-TOKEN", TOKEN), ("Range", "bytes=-7")]);
+    assert_eq!(tail.body, &sample[len - 7..]);
+    let from = get(&base, t, &[("JOB-TOKEN", TOKEN), ("Range", "bytes=100-")]);
+    assert_eq!(from.body, &sample[100..]);
+
+    let range_past_end = format!("bytes={len}-");
+    let unsat = get(
+        &base,
+        t,
+        &[("JOB-TOKEN", TOKEN), ("Range", range_past_end.as_str())],
+    );
+    assert_eq!(unsat.status, 416);
+    assert_eq!(
+        unsat.header("content-range"),
+        Some(&*format!("bytes */{len}"))
+    );
+
+    let same = get(
+        &base,
+        t,
+        &[
+            ("JOB-TOKEN", TOKEN),
+            ("Range", "bytes=5-"),
+            ("If-Range", &etag),
+        ],
+    );
+    assert_eq!(same.status, 206);
+    let changed = get(
+        &base,
+        t,
+        &[
+            ("JOB-TOKEN", TOKEN),
+            ("Range", "bytes=5-"),
+            ("If-Range", "\"other\""),
+        ],
+    );
+    assert_eq!(changed.status, 200);
+    assert_eq!(changed.body, sample);
+    let not_modified = get(&base, t, &[("JOB-TOKEN", TOKEN), ("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+
+    let head = request(&base, "HEAD", t, AUTH);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(&*len.to_string()));
+}
+
+#[test]
+fn file_archives_are_streamed_from_disk() {
+    let dir = std::env::temp_dir().join(format!("fake-gitlab-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("large.zip");
+    zips::write_large(&path, 3 << 20).expect("write_large");
+    let bytes = std::fs::read(&path).expect("read back");
+
+    let s = start();
+    let job = {
+        let mut w = s.world();
+        let pipeline = w.add_pipeline(2, "big", "success");
+        w.add_job(pipeline, "big", Some(Archive::File(path.clone())))
+    };
+    let base = s.server_url();
+    let t = format!("/api/v4/projects/2/jobs/{job}/artifacts");
+    let full = get(&base, &t, AUTH);
+    assert!(full.status == 200 && full.body == bytes);
+    let part = get(
+        &base,
+        &t,
+        &[("JOB-TOKEN", TOKEN), ("Range", "bytes=1000000-1999999")],
+    );
+    assert!(part.status == 206 && part.body == bytes[1_000_000..2_000_000]);
+    let tail = get(
+        &base,
+        &format!(
+            "/api/v4/projects/2/jobs/artifacts/big/raw/{}?job=big",
+            zips::LARGE_TAIL_ENTRY
+        ),
+        AUTH,
+    );
+    assert_eq!(tail.body, zips::LARGE_TAIL);
+    std::fs::remove_file(&path).expect("remove");
+    assert_eq!(
+        get(&base, &t, AUTH).text(),
+        r#"{"message":"404 Not Found"}"#
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn object_storage_redirect_and_storage_origin() {
+    let s = Server::start(Config {
+        object_storage: true,
+        ..Config::default()
+    })
+    .expect("server");
+    let r = get(
+        &s.server_url(),
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=build",
+        AUTH,
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    let location = r.header("location").expect("location").to_string();
+    let prefix = format!(
+        "{}/artifacts/102/artifacts.zip?X-Amz-Expires=300&X-Amz-Signature=",
+        s.storage_url()
+    );
+    assert!(location.starts_with(&prefix), "{location}");
+    let target = &location[s.storage_url().len()..];
+
+    let doubled = get(&s.storage_url(), target, AUTH);
+    assert_eq!(doubled.status, 400);
+    assert!(doubled.text().contains(
+        "<Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message>"
+    ));
+    let bearer = get(&s.storage_url(), target, &[("Authorization", "Bearer x")]);
+    assert_eq!(bearer.status, 400);
+
+    let ok = get(&s.storage_url(), target, &[]);
+    assert_eq!(ok.status, 200);
+    assert!(ok.body == zips::sample());
+    let part = get(&s.storage_url(), target, &[("Range", "bytes=0-3")]);
+    assert_eq!((part.status, &part.body[..]), (206, &b"PK\x03\x04"[..]));
+
+    let forged = get(
+        &s.storage_url(),
+        "/artifacts/102/artifacts.zip?X-Amz-Signature=00",
+        &[],
+    );
+    assert_eq!(forged.status, 403);
+    assert!(forged.text().contains("<Code>AccessDenied</Code>"));
+
+    s.inject(Fault::new("artifacts.zip", FaultKind::ExpireSignatures).on_storage());
+    let expired = get(&s.storage_url(), target, &[]);
+    assert_eq!(expired.status, 403);
+    assert!(expired.text().contains("<Code>AccessDenied</Code>"));
+    // A fresh URL works again.
+    let again = get(
+        &s.server_url(),
+        "/api/v4/projects/2/jobs/102/artifacts",
+        AUTH,
+    );
+    let fresh = &again.header("location").expect("location")[s.storage_url().len()..];
+    assert_eq!(get(&s.storage_url(), fresh, &[]).status, 200);
+
+    let origins: Vec<Origin> = s.requests().iter().map(|r| r.origin).collect();
+    assert_eq!(origins.iter().filter(|o| **o == Origin::Storage).count(), 7);
+    // Single-file routes are never redirected.
+    let one = get(
+        &s.server_url(),
+        "/api/v4/projects/2/jobs/102/artifacts/dist/app",
+        AUTH,
+    );
+    assert_eq!(one.status, 200);
+}
+
+#[test]
+fn faults() {
+    let s = start();
+    let base = s.server_url();
+    let t = "/api/v4/projects/2/jobs/102/artifacts";
+    let len = zips::sample().len();
+
+    s.inject(Fault::rate_limited("/jobs/102/", "7"));
+    s.inject(Fault::status("/jobs/102/", 502));
+    s.inject(Fault::new("/jobs/102/", FaultKind::Html(503)));
+    let limited = get(&base, t, AUTH);
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.text(), "Retry later\n");
+    assert_eq!(limited.header("retry-after"), Some("7"));
+    for h in [
+        "ratelimit-name",
+        "ratelimit-limit",
+        "ratelimit-observed",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-resettime",
+    ] {
+        assert!(limited.header(h).is_some(), "{h}");
+    }
+    let bad_gateway = get(&base, t, AUTH);
+    assert_eq!(
+        (bad_gateway.status, bad_gateway.text()),
+        (502, "GitLab is not responding")
+    );
+    let html = get(&base, t, AUTH);
+    assert_eq!(html.status, 503);
+    assert_eq!(html.header("content-type"), Some("text/html"));
+    assert_eq!(get(&base, t, AUTH).status, 200, "faults are used up");
+
+    s.inject(Fault::new("/jobs/102/", FaultKind::Truncate(100)));
+    let cut = get(&base, t, AUTH);
+    assert_eq!(cut.header("content-length"), Some(&*len.to_string()));
+    assert!(!cut.complete);
+    assert_eq!(cut.body.len(), 100);
+
+    s.inject(Fault::new("/jobs/102/", FaultKind::ResetAfter(50)));
+    let reset = get(&base, t, AUTH);
+    assert!(!reset.complete);
+    assert!(reset.body.len() <= 50);
+
+    s.inject(Fault::new("/jobs/102/", FaultKind::Reset));
+    let mut conn = TcpStream::connect(("127.0.0.1", port_of(&base))).expect("connect");
+    conn.write_all(format!("GET {t} HTTP/1.1\r\nJOB-TOKEN: {TOKEN}\r\n\r\n").as_bytes())
+        .expect("send");
+    let mut buf = Vec::new();
+    let got = conn.read_to_end(&mut buf);
+    assert!(buf.is_empty());
+    assert_eq!(
+        got.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+
+    s.inject(Fault::new(
+        "/jobs/102/",
+        FaultKind::StallAfter(10, Duration::from_millis(300)),
+    ));
+    let started = std::time::Instant::now();
+    let stalled = get(&base, t, AUTH);
+    assert!(stalled.complete && started.elapsed() >= Duration::from_millis(300));
+
+    s.inject(Fault::new("/jobs/102/", FaultKind::IgnoreRange));
+    let ignored = get(&base, t, &[("JOB-TOKEN", TOKEN), ("Range", "bytes=0-9")]);
+    assert_eq!((ignored.status, ignored.body.len()), (200, len));
+
+    s.inject(Fault::new("/job", FaultKind::Delay(Duration::from_millis(200))).times(2));
+    let started = std::time::Instant::now();
+    assert_eq!(get(&base, "/api/v4/job", AUTH).status, 200);
+    assert_eq!(get(&base, "/api/v4/job", AUTH).status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let s = start();
+    let conn = TcpStream::connect(("127.0.0.1", port_of(&s.server_url()))).expect("connect");
+    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+    let mut w = conn;
+    for _ in 0..3 {
+        w.write_all(
+            format!("GET /api/v4/job HTTP/1.1\r\nHost: x\r\nJOB-TOKEN: {TOKEN}\r\n\r\n").as_bytes(),
+        )
+        .expect("send");
+        let r = read_response(&mut reader, false);
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(s.requests().len(), 3);
+}
+
+#[test]
+fn tls_with_the_generated_ca() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let s = Server::start(Config {
+        tls: true,
+        storage_tls: Some(false),
+        ..Config::default()
+    })
+    .expect("server");
+    assert!(s.api_url().starts_with("https://127.0.0.1:"));
+    assert!(s.storage_url().starts_with("http://127.0.0.1:"));
+    let ca = s.ca_file().expect("ca file");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&ca).expect("pem"))
+        .expect("root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    for host in ["127.0.0.1", "localhost"] {
+        let name = rustls::pki_types::ServerName::try_from(host).expect("name");
+        let conn = rustls::ClientConnection::new(Arc::new(config.clone()), name).expect("client");
+        let tcp = TcpStream::connect(("127.0.0.1", port_of(&s.api_url()))).expect("connect");
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(format!("GET /api/v4/job HTTP/1.1\r\nHost: {host}\r\nJOB-TOKEN: {TOKEN}\r\nConnection: close\r\n\r\n").as_bytes())
+            .expect("send over TLS");
+        let r = read_response(&mut BufReader::new(tls), false);
+        assert_eq!(r.status, 200);
+    }
+    drop(s);
+    assert!(!ca.exists(), "the CA file is removed with the server");
+}
