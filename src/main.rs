@@ -1,1 +1,43 @@
-fn main() {}
+//! gljob: a GitLab CI job's own helper. `main` parses, runs, reports, and maps the exit code;
+//! everything else lives in the modules below.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod api;
+mod archive;
+mod cli;
+mod commands;
+mod config;
+mod download;
+mod error;
+mod extract;
+mod glob;
+mod output;
+mod progress;
+mod signals;
+mod transport;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match cli::parse(&args) {
+        Ok(cli::Parsed::Help(text)) => {
+            return ExitCode::from(if output::stdout(text.as_bytes()).is_ok() {
+                0
+            } else {
+                1
+            });
+        }
+        Ok(cli::Parsed::Run(cli)) => commands::run(cli),
+        Err(usage) => Err(usage.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error::report(&err);
+            ExitCode::from(error::exit_code(&err))
+        }
+    }
+}

@@ -1,1 +1,13 @@
+//! gljob's integration tests: the real binary, as a subprocess, against the fake GitLab on
+//! 127.0.0.1. One test binary (ripgrep's layout) so it builds once.
 
+mod util;
+
+mod agents;
+mod cli;
+mod extract_safety;
+mod fetch;
+mod fetch_errors;
+mod job;
+mod large;
+mod transport;

@@ -1,0 +1,193 @@
+//! The command line: argh structs whose doc comments are the `--help` texts.
+//!
+//! Parsing goes through [`parse`] rather than argh's `from_env`, which exits with status 1 on
+//! a usage error; the contract says 2.
+
+use argh::FromArgs;
+
+use crate::error::{Failure, Kind, fail};
+
+/// gljob: the GitLab CI job's own helper. Who am I, which Kubernetes agents may I use, and
+/// other jobs' artifacts in this workspace, with nothing but CI_JOB_TOKEN and CI_API_V4_URL.
+#[derive(FromArgs, Debug)]
+#[argh(
+    example = "gljob job --field pipeline.id\ngljob agents\ngljob fetch --ref main --job build --dest vendor/",
+    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds)."
+)]
+pub struct Cli {
+    /// print the version, git revision and target, and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
+
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+// Parsed once at start-up: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Job(JobArgs),
+    Agents(AgentsArgs),
+    Fetch(FetchArgs),
+}
+
+/// Show this job (GET /job): a summary, the raw JSON, or single fields. Doubles as the token
+/// check.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "job",
+    example = "gljob job\ngljob job --field pipeline.id --field user.username\ngljob job --json > job.json"
+)]
+pub struct JobArgs {
+    /// print GitLab's JSON body exactly as received
+    #[argh(switch)]
+    pub json: bool,
+
+    /// print one value per line, PATH in dot form (pipeline.id, user.username, tag_list.0);
+    /// repeatable
+    #[argh(option, arg_name = "PATH")]
+    pub field: Vec<String>,
+}
+
+/// Show the Kubernetes agents this job may use (GET /job/allowed_agents).
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "agents",
+    example = "gljob agents\ngljob agents --field allowed_agents.0.config_project.path_with_namespace"
+)]
+pub struct AgentsArgs {
+    /// print GitLab's JSON body exactly as received
+    #[argh(switch)]
+    pub json: bool,
+
+    /// print one value per line, PATH in dot form (environment.tier, allowed_agents.0.id);
+    /// repeatable
+    #[argh(option, arg_name = "PATH")]
+    pub field: Vec<String>,
+}
+
+/// Fetch another job's artifacts into this workspace: streamed, verified, all or nothing.
+/// Choose the job by --ref and --job (the latest successful pipeline on REF) or by --job-id.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "fetch",
+    example = "gljob fetch --ref main --job build\ngljob fetch --project group/app --ref v1.2.3 --job 'test 1/3' --dest vendor/ --path 'dist/**'\ngljob fetch --job-id 1234 --list\ngljob fetch --ref main --job build --file dist/app.tar.gz -o app.tar.gz",
+    note = "Limits stop zip bombs: --max-bytes (default 16G unpacked), --max-entries (500000),\n--max-ratio (200, once over 100 MiB). Raise them for genuine large artifacts."
+)]
+pub struct FetchArgs {
+    /// branch, tag or refs/merge-requests/IID/head whose latest successful pipeline ran the job
+    #[argh(option, long = "ref", arg_name = "REF")]
+    pub git_ref: Option<String>,
+
+    /// the job's name, exactly (case-sensitive, e.g. 'test 1/3')
+    #[argh(option, arg_name = "NAME")]
+    pub job: Option<String>,
+
+    /// the job's numeric id, instead of --ref and --job
+    #[argh(option, arg_name = "ID")]
+    pub job_id: Option<u64>,
+
+    /// project id or full path (group/sub/project); default CI_PROJECT_ID
+    #[argh(option, arg_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// directory to unpack into (default .); created if missing
+    #[argh(option, arg_name = "DIR")]
+    pub dest: Option<String>,
+
+    /// unpack only entries matching GLOB (*, ?, **; a directory selects its contents);
+    /// repeatable
+    #[argh(option, arg_name = "GLOB")]
+    pub path: Vec<String>,
+
+    /// print the archive's entries (mode, size, path) and write nothing
+    #[argh(switch)]
+    pub list: bool,
+
+    /// fetch one file of the archive (no unzip) to --output, or to stdout
+    #[argh(option, arg_name = "PATH")]
+    pub file: Option<String>,
+
+    /// with --file: where to write it; - for stdout (the default)
+    #[argh(option, short = 'o', arg_name = "FILE")]
+    pub output: Option<String>,
+
+    /// print a JSON summary (or, with --list, the entries) on stdout
+    #[argh(switch)]
+    pub json: bool,
+
+    /// print nothing but errors on stderr
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// most bytes to unpack in total, e.g. 40G (default 16G)
+    #[argh(option, arg_name = "SIZE")]
+    pub max_bytes: Option<String>,
+
+    /// most entries in the archive (default 500000)
+    #[argh(option, arg_name = "N")]
+    pub max_entries: Option<u64>,
+
+    /// most unpacked bytes per archive byte once over 100 MiB (default 200)
+    #[argh(option, arg_name = "N")]
+    pub max_ratio: Option<u64>,
+}
+
+/// What parsing the command line produced.
+#[allow(clippy::large_enum_variant)] // made once per run
+pub enum Parsed {
+    Run(Cli),
+    /// `--help` or `help`: the text for stdout, exit 0.
+    Help(String),
+}
+
+/// Parses `args` (without the program name). Usage errors are exit 2 with argh's message.
+pub fn parse(args: &[String]) -> Result<Parsed, Failure> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match Cli::from_args(&["gljob"], &args) {
+        Ok(cli) => Ok(Parsed::Run(cli)),
+        Err(exit) if exit.status.is_ok() => Ok(Parsed::Help(exit.output)),
+        Err(exit) => {
+            let mut failure = usage(exit.output.trim_end());
+            if let Some(line) = usage_line(&args) {
+                failure = failure.detail(line);
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// The `Usage: …` line of the subcommand the user was typing (or of gljob itself).
+fn usage_line(args: &[&str]) -> Option<String> {
+    let sub: Vec<&str> = args
+        .iter()
+        .take(1)
+        .filter(|a| !a.starts_with('-'))
+        .copied()
+        .collect();
+    let help = [sub, vec!["--help"]].concat();
+    let text = match Cli::from_args(&["gljob"], &help) {
+        Err(exit) if exit.status.is_ok() => exit.output,
+        _ => Cli::from_args(&["gljob"], &["--help"]).err()?.output,
+    };
+    text.lines().next().map(str::to_string)
+}
+
+pub fn usage(message: &str) -> Failure {
+    fail(Kind::Usage, message.to_string())
+        .hint("gljob help, or gljob COMMAND --help, shows the flags with examples")
+}
+
+pub fn version() -> String {
+    format!(
+        "gljob {} (rev {}, {})\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("GLJOB_GIT_REV"),
+        env!("GLJOB_TARGET")
+    )
+}

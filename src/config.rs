@@ -1,0 +1,284 @@
+//! Configuration from the environment GitLab puts in every CI job.
+//!
+//! [`Config::from_lookup`] takes a lookup function instead of reading the process environment
+//! directly, so the rules are unit-tested without `env::set_var` (unsafe in edition 2024).
+//! A missing or malformed variable is a configuration error (exit 3) naming the variable and
+//! saying how to set it for a local try.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Failure, Kind, fail};
+
+/// The job token. It has no `Display`, and its `Debug` is redacted, so it cannot end up in an
+/// error message or a debug log by accident. Only the transport reads it, to set `JOB-TOKEN`.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(redacted)")
+    }
+}
+
+/// Everything gljob reads from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `None` when `CI_JOB_TOKEN` is unset; commands that call GitLab require it.
+    pub token: Option<Token>,
+    /// API base without a trailing slash, e.g. `https://gitlab.example.com/api/v4`.
+    pub api_url: Option<String>,
+    /// `CI_PROJECT_ID`: the default project for `fetch`.
+    pub project_id: Option<String>,
+    /// Extra CA bundles: `CI_SERVER_TLS_CA_FILE`, then `SSL_CERT_FILE`.
+    pub ca_files: Vec<(&'static str, PathBuf)>,
+    /// The proxy URL for the API's scheme, chosen the way curl chooses it.
+    pub proxy: Option<String>,
+    /// `NO_PROXY` / `no_proxy`, as given.
+    pub no_proxy: Option<String>,
+    pub debug: bool,
+    /// How many times a transient failure is retried (`GLJOB_RETRIES`, default 4).
+    pub retries: u32,
+    /// Connect timeout (`GLJOB_TIMEOUT` sets both it and the idle timeout).
+    pub connect_timeout: Duration,
+    /// Idle timeout: the longest gljob waits for the next byte. There is no total timeout.
+    pub idle_timeout: Duration,
+}
+
+pub const DEFAULT_RETRIES: u32 = 4;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Config {
+    pub fn from_env() -> Result<Config, Failure> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`. Empty values count as unset, as GitLab
+    /// does with empty tokens.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Failure> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+
+        let token = match get("CI_JOB_TOKEN") {
+            None => None,
+            Some(t) if t.trim() != t || t.chars().any(|c| c.is_control() || c == ' ') => {
+                return Err(config_error(
+                    "CI_JOB_TOKEN",
+                    "contains white space or control characters",
+                )
+                .hint("GitLab sets CI_JOB_TOKEN itself; do not override it in variables: or before_script"));
+            }
+            Some(t) => Some(Token(t)),
+        };
+
+        let api_url = match (get("CI_API_V4_URL"), get("CI_SERVER_URL")) {
+            (Some(url), _) => Some(check_url("CI_API_V4_URL", &url)?),
+            (None, Some(server)) => {
+                Some(format!("{}/api/v4", check_url("CI_SERVER_URL", &server)?))
+            }
+            (None, None) => None,
+        };
+
+        let mut ca_files = Vec::new();
+        for name in ["CI_SERVER_TLS_CA_FILE", "SSL_CERT_FILE"] {
+            if let Some(path) = get(name) {
+                ca_files.push((name, PathBuf::from(path)));
+            }
+        }
+
+        let https = api_url.as_deref().is_some_and(|u| u.starts_with("https:"));
+        // curl reads http_proxy only in lower case (HTTP_PROXY can be set by CGI clients),
+        // HTTPS_PROXY and ALL_PROXY in either case, the lower-case form first.
+        let scheme_vars: &[&str] = if https {
+            &["https_proxy", "HTTPS_PROXY"]
+        } else {
+            &["http_proxy"]
+        };
+        let proxy = scheme_vars
+            .iter()
+            .chain(&["all_proxy", "ALL_PROXY"])
+            .find_map(|name| get(name));
+        let no_proxy = get("no_proxy").or_else(|| get("NO_PROXY"));
+
+        let retries = match get("GLJOB_RETRIES") {
+            None => DEFAULT_RETRIES,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 20).ok_or_else(|| {
+                config_error(
+                    "GLJOB_RETRIES",
+                    &format!("is {v:?}, not a whole number from 0 to 20"),
+                )
+            })?,
+        };
+        let (connect_timeout, idle_timeout) = match get("GLJOB_TIMEOUT") {
+            None => (DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
+            Some(v) => {
+                let secs = v.parse::<f64>().ok().filter(|s| *s > 0.0 && *s <= 3600.0);
+                let secs = secs.ok_or_else(|| {
+                    config_error(
+                        "GLJOB_TIMEOUT",
+                        &format!("is {v:?}, not a number of seconds from 0 to 3600"),
+                    )
+                })?;
+                let t = Duration::from_secs_f64(secs);
+                (t, t)
+            }
+        };
+
+        Ok(Config {
+            token,
+            api_url,
+            project_id: get("CI_PROJECT_ID"),
+            ca_files,
+            proxy,
+            no_proxy,
+            debug: get("GLJOB_LOG").is_some_and(|v| v.eq_ignore_ascii_case("debug")),
+            retries,
+            connect_timeout,
+            idle_timeout,
+        })
+    }
+
+    /// The token, or the exit-3 error that says how to get one.
+    pub fn require_token(&self) -> Result<&Token, Failure> {
+        self.token.as_ref().ok_or_else(|| {
+            fail(Kind::Config, "CI_JOB_TOKEN is not set")
+                .detail("gljob authenticates with the job token that GitLab puts in every CI job")
+                .hint("run gljob inside a GitLab CI job, where GitLab sets CI_JOB_TOKEN and CI_API_V4_URL")
+                .hint("for a local try: export CI_JOB_TOKEN=<token of a running job> CI_API_V4_URL=https://gitlab.example.com/api/v4")
+        })
+    }
+
+    /// The API base URL, or the exit-3 error that says how to set it.
+    pub fn require_api_url(&self) -> Result<&str, Failure> {
+        self.api_url.as_deref().ok_or_else(|| {
+            fail(Kind::Config, "CI_API_V4_URL is not set (nor CI_SERVER_URL)")
+                .detail("gljob needs the GitLab API base URL that GitLab puts in every CI job")
+                .hint("run gljob inside a GitLab CI job, or for a local try: export CI_API_V4_URL=https://gitlab.example.com/api/v4")
+        })
+    }
+}
+
+fn config_error(name: &str, problem: &str) -> Failure {
+    fail(Kind::Config, format!("{name} {problem}"))
+}
+
+/// Accepts `http(s)://host[:port][/path]` and returns it without a trailing slash.
+fn check_url(name: &str, value: &str) -> Result<String, Failure> {
+    let bad = |why: &str| {
+        config_error(name, &format!("is not a usable URL ({why}): {value:?}")).hint(format!(
+            "set it like: export {name}=https://gitlab.example.com{}",
+            if name == "CI_API_V4_URL" {
+                "/api/v4"
+            } else {
+                ""
+            }
+        ))
+    };
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| bad("it must start with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
+        return Err(bad("it needs a host, and no user, query or fragment"));
+    }
+    if value.parse::<ureq::http::Uri>().is_err() {
+        return Err(bad("it does not parse"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Failure> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn api_url_falls_back_to_server_url() {
+        let c = config(&[("CI_SERVER_URL", "https://gl.example.com/")]).unwrap();
+        assert_eq!(c.api_url.as_deref(), Some("https://gl.example.com/api/v4"));
+        let c = config(&[
+            ("CI_SERVER_URL", "https://ignored.example.com"),
+            ("CI_API_V4_URL", "https://gl.example.com/api/v4/"),
+        ])
+        .unwrap();
+        assert_eq!(c.api_url.as_deref(), Some("https://gl.example.com/api/v4"));
+    }
+
+    #[test]
+    fn malformed_url_names_the_variable() {
+        let err = config(&[("CI_API_V4_URL", "gitlab.example.com")]).unwrap_err();
+        assert_eq!(err.kind, Kind::Config);
+        assert!(err.title.contains("CI_API_V4_URL"), "{}", err.title);
+    }
+
+    #[test]
+    fn empty_token_is_unset_and_missing_token_says_how() {
+        let c = config(&[("CI_JOB_TOKEN", "")]).unwrap();
+        let err = c.require_token().unwrap_err();
+        assert!(err.title.contains("CI_JOB_TOKEN"));
+        assert!(err.hints.iter().any(|h| h.contains("export CI_JOB_TOKEN")));
+    }
+
+    #[test]
+    fn token_with_newline_is_refused_without_echoing_it() {
+        let err = config(&[("CI_JOB_TOKEN", "abc\nX-Evil: 1")]).unwrap_err();
+        assert!(!format!("{err:?}").contains("abc"));
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let c = config(&[("CI_JOB_TOKEN", "s3cret")]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn proxy_is_chosen_by_scheme_like_curl() {
+        let https = [
+            ("CI_API_V4_URL", "https://gl/api/v4"),
+            ("http_proxy", "http://h:1"),
+            ("HTTPS_PROXY", "http://s:2"),
+        ];
+        assert_eq!(config(&https).unwrap().proxy.as_deref(), Some("http://s:2"));
+        let http = [
+            ("CI_API_V4_URL", "http://gl/api/v4"),
+            ("HTTP_PROXY", "http://upper:1"),
+            ("ALL_PROXY", "http://all:3"),
+        ];
+        // curl ignores upper-case HTTP_PROXY.
+        assert_eq!(
+            config(&http).unwrap().proxy.as_deref(),
+            Some("http://all:3")
+        );
+    }
+
+    #[test]
+    fn knobs_are_validated() {
+        assert_eq!(config(&[("GLJOB_RETRIES", "0")]).unwrap().retries, 0);
+        assert_eq!(
+            config(&[("GLJOB_RETRIES", "x")]).unwrap_err().kind,
+            Kind::Config
+        );
+        assert_eq!(
+            config(&[("GLJOB_TIMEOUT", "-1")]).unwrap_err().kind,
+            Kind::Config
+        );
+        let c = config(&[("GLJOB_TIMEOUT", "0.5")]).unwrap();
+        assert_eq!(c.idle_timeout, Duration::from_millis(500));
+    }
+}

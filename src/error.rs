@@ -1,0 +1,215 @@
+//! Failures a person can act on, and the exit codes of the contract.
+//!
+//! Every error that reaches `main` is an `anyhow::Error`. Errors gljob understands carry a
+//! [`Failure`] inside: what failed (the title), what gljob tried (details such as the request
+//! and the status) and what to do (a hint). [`exit_code`] is the one place that maps an error
+//! to the contract's exit code, by downcasting — no other code calls `process::exit`.
+
+use std::fmt;
+
+/// The contract's exit codes (cli-contract.md, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 1: a bug in gljob.
+    Internal,
+    /// 2: bad flags or arguments.
+    Usage,
+    /// 3: a missing or bad environment variable, an unreadable CA file.
+    Config,
+    /// 4: GitLab answered 401: the job token is invalid, expired, or its job finished.
+    Auth,
+    /// 5: GitLab answered 403: job-token allowlist, role, `artifacts:access`.
+    Forbidden,
+    /// 6: GitLab answered 404, or a `--field`/`--path` matched nothing.
+    NotFound,
+    /// 7: transport, TLS, 5xx or 429 after retries.
+    Network,
+    /// 8: an unsafe or corrupt archive.
+    Archive,
+    /// 9: the local filesystem refused (destination, disk full, conflict).
+    Filesystem,
+    /// 130 / 143: interrupted by SIGINT / SIGTERM, after cleaning up.
+    Interrupted(i32),
+}
+
+impl Kind {
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::Internal => 1,
+            Kind::Usage => 2,
+            Kind::Config => 3,
+            Kind::Auth => 4,
+            Kind::Forbidden => 5,
+            Kind::NotFound => 6,
+            Kind::Network => 7,
+            Kind::Archive => 8,
+            Kind::Filesystem => 9,
+            Kind::Interrupted(signal) => 128 + signal as u8,
+        }
+    }
+
+    /// The exit kind for a final HTTP status from GitLab or object storage.
+    pub fn for_status(status: u16) -> Kind {
+        match status {
+            401 => Kind::Auth,
+            403 => Kind::Forbidden,
+            404 => Kind::NotFound,
+            _ => Kind::Network,
+        }
+    }
+}
+
+/// A failure explained for a person: one title line, what was tried, what to do.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: Kind,
+    pub title: String,
+    /// What gljob tried: requests, statuses, server messages, paths.
+    pub details: Vec<String>,
+    /// What the user can do about it.
+    pub hints: Vec<String>,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, title: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            title: title.into(),
+            details: Vec::new(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Failure {
+        self.details.push(detail.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.title)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Shorthand for returning a [`Failure`] as an `anyhow::Error`.
+pub fn fail(kind: Kind, title: impl Into<String>) -> Failure {
+    Failure::new(kind, title)
+}
+
+/// The contract's exit code for any error that reaches `main`.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    kind_of(err).code()
+}
+
+fn kind_of(err: &anyhow::Error) -> Kind {
+    for cause in err.chain() {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return failure.kind;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io_kind(io);
+        }
+    }
+    Kind::Internal
+}
+
+/// Local I/O errors are filesystem errors (exit 9) unless they are really network ones.
+fn io_kind(err: &std::io::Error) -> Kind {
+    use std::io::ErrorKind::*;
+    match err.kind() {
+        ConnectionReset | ConnectionAborted | ConnectionRefused | TimedOut | UnexpectedEof
+        | BrokenPipe | NotConnected => Kind::Network,
+        _ => Kind::Filesystem,
+    }
+}
+
+/// Prints an error as one short paragraph on stderr: title, what was tried, what to do.
+/// Context added with anyhow's `.context()` is printed as the leading part of the title.
+pub fn report(err: &anyhow::Error) {
+    let failure = err.chain().find_map(|c| c.downcast_ref::<Failure>());
+    let mut out = String::new();
+    match failure {
+        Some(failure) => {
+            // Contexts wrapped around the failure come first, most general first.
+            let contexts: Vec<String> = err
+                .chain()
+                .take_while(|c| c.downcast_ref::<Failure>().is_none())
+                .map(|c| c.to_string())
+                .collect();
+            let mut title = contexts.join(": ");
+            if !title.is_empty() {
+                title.push_str(": ");
+            }
+            title.push_str(&failure.title);
+            out.push_str(&format!(
+                "gljob: {}: {}\n",
+                error_label(),
+                crate::output::clean(&title)
+            ));
+            for detail in &failure.details {
+                out.push_str(&format!("  {}\n", crate::output::clean(detail)));
+            }
+            for hint in &failure.hints {
+                out.push_str(&format!("  hint: {}\n", crate::output::clean(hint)));
+            }
+        }
+        None => {
+            out.push_str(&format!(
+                "gljob: {}: {}\n",
+                error_label(),
+                crate::output::clean(&format!("{err:#}"))
+            ));
+            if kind_of(err) == Kind::Internal {
+                out.push_str("  hint: this looks like a bug in gljob; please report it with GLJOB_LOG=debug output\n");
+            }
+        }
+    }
+    crate::output::stderr(&out);
+}
+
+/// "error", in bold red on a terminal unless `NO_COLOR` is set.
+fn error_label() -> &'static str {
+    if crate::output::color() {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_inside_context_keeps_its_code() {
+        let err = anyhow::Error::new(fail(Kind::Forbidden, "no")).context("fetching");
+        assert_eq!(exit_code(&err), 5);
+    }
+
+    #[test]
+    fn signals_map_to_128_plus() {
+        assert_eq!(Kind::Interrupted(2).code(), 130);
+        assert_eq!(Kind::Interrupted(15).code(), 143);
+    }
+
+    #[test]
+    fn unknown_errors_are_internal() {
+        assert_eq!(exit_code(&anyhow::anyhow!("boom")), 1);
+    }
+
+    #[test]
+    fn io_errors_are_filesystem_unless_network() {
+        let disk = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(exit_code(&disk), 9);
+        let reset = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(exit_code(&reset), 7);
+    }
+}

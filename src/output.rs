@@ -1,0 +1,166 @@
+//! What gljob prints: `--field` values, `--json` bodies, human summaries, and the rules that
+//! keep them safe to show.
+//!
+//! Data goes to stdout, everything else to stderr. Strings that come from a server are
+//! passed through [`clean`] before they reach a terminal, so a hostile job name cannot move
+//! the cursor or rewrite the log. `--json` bodies are the one exception: they are data for
+//! scripts and are written byte for byte.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::error::{Failure, Kind, fail};
+
+/// Replaces control characters (escape sequences, carriage returns) with `?`, keeping
+/// newlines and tabs.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Writes to stdout. A closed pipe (`gljob job --json | head -c1`) is not an error.
+pub fn stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset (no-color.org).
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Writes to stderr, ignoring failures: there is nowhere else to report them.
+pub fn stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Resolves every `--field` path first, then renders them one per line, so a missing path
+/// prints nothing and fails with exit 6.
+pub fn fields(body: &Value, paths: &[String]) -> Result<String, Failure> {
+    let mut out = String::new();
+    for path in paths {
+        let value = lookup(body, path).ok_or_else(|| {
+            let keys = match body {
+                Value::Object(map) => map.keys().cloned().collect::<Vec<_>>().join(", "),
+                _ => String::new(),
+            };
+            fail(Kind::NotFound, format!("--field {path}: no such field in the response"))
+                .detail(format!("top-level fields: {keys}"))
+                .hint("paths use dots for objects and numbers for array items: pipeline.id, user.username, tag_list.0; --json shows the whole body")
+        })?;
+        out.push_str(&render(value));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Walks a dot path: object keys by name, array items by index.
+pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |v, part| match v {
+        Value::Object(map) => map.get(part),
+        Value::Array(items) => items.get(part.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// Strings raw, `null` as nothing, everything else as compact JSON.
+fn render(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A value for a human summary: strings raw, `null`/missing as `-`, cleaned for the terminal.
+pub fn show(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "-".to_string(),
+        Some(Value::String(s)) if s.is_empty() => "-".to_string(),
+        Some(v) => clean(&render(v)),
+    }
+}
+
+/// Formats a byte count for people: `812 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Left-aligned `label  value` lines, labels padded to the longest.
+pub fn table(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(label, value)| format!("{label:width$}  {value}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_render_by_type() {
+        let body = json!({"pipeline": {"id": 6}, "user": {"username": "root"}, "tag_list": ["a b", "c"],
+                          "coverage": null, "tag": false, "runner": {"id": 1}});
+        let paths = [
+            "pipeline.id",
+            "user.username",
+            "tag_list.0",
+            "coverage",
+            "tag",
+            "runner",
+            "tag_list",
+        ];
+        let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            fields(&body, &paths).unwrap(),
+            "6\nroot\na b\n\nfalse\n{\"id\":1}\n[\"a b\",\"c\"]\n"
+        );
+    }
+
+    #[test]
+    fn missing_field_is_not_found_and_named() {
+        let body = json!({"pipeline": {"id": 6}});
+        let err = fields(&body, &["pipeline.nope".to_string()]).unwrap_err();
+        assert_eq!(err.kind, Kind::NotFound);
+        assert!(err.title.contains("pipeline.nope"));
+        assert!(lookup(&body, "pipeline.id.x").is_none());
+        assert!(lookup(&json!([1]), "5").is_none());
+    }
+
+    #[test]
+    fn clean_removes_escapes() {
+        assert_eq!(clean("a\u{1b}[2Jb\rc\nd"), "a?[2Jb?c\nd");
+    }
+
+    #[test]
+    fn byte_counts_for_people() {
+        assert_eq!(bytes(812), "812 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+    }
+}

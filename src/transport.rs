@@ -1,0 +1,711 @@
+//! HTTP with GitLab's rules: who gets the token, which redirects to follow, when to retry.
+//!
+//! ureq does the wire work; this module owns the policy, because the library defaults are
+//! wrong for a CI credential:
+//! - `JOB-TOKEN` goes only to the API origin (scheme, host and port). ureq's redirect
+//!   handling strips only `Authorization`, so redirects are followed here (at most
+//!   [`MAX_REDIRECTS`] hops), and an https→http downgrade is refused.
+//! - 429, 5xx and transport errors are retried with exponential backoff and jitter, honouring
+//!   `Retry-After` (seconds or HTTP date) and `RateLimit-Reset`, within a bounded number of
+//!   attempts and a bounded total wait. 401, 403 and 404 are never retried.
+//! - A connect timeout and an idle (per-read) timeout, but no total timeout: artifact
+//!   downloads can take long.
+//! - TLS through rustls with Mozilla's roots built in, plus `CI_SERVER_TLS_CA_FILE` /
+//!   `SSL_CERT_FILE`, so it works in images with no CA bundle at all.
+
+use std::fmt;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use ureq::http::{Response, Uri};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::{Agent, Body};
+
+use crate::config::{Config, Token};
+use crate::error::{Failure, Kind, fail};
+use crate::output;
+
+pub const MAX_REDIRECTS: usize = 5;
+/// The longest gljob waits in total between attempts of one request.
+const MAX_TOTAL_WAIT: Duration = Duration::from_secs(120);
+/// The first backoff; it doubles per attempt, with jitter, up to [`MAX_BACKOFF`].
+const BASE_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Error bodies are read only this far: enough for GitLab's JSON, bounded against a hostile server.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Scheme, host and port: what decides whether a URL may receive the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    pub fn of(url: &str) -> Option<Origin> {
+        let uri: Uri = url.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        Some(Origin {
+            host: uri.host()?.to_ascii_lowercase(),
+            port: uri.port_u16().unwrap_or(default_port),
+            scheme,
+        })
+    }
+}
+
+/// A final HTTP status of 400 or more, kept typed so each command can explain it.
+#[derive(Debug)]
+pub struct HttpError {
+    pub method: &'static str,
+    /// The URL with secrets removed from its query.
+    pub url: String,
+    pub status: u16,
+    /// GitLab's `message` or `error`, a storage XML code, or the first line of a text body.
+    pub message: Option<String>,
+    pub attempts: u32,
+}
+
+impl HttpError {
+    /// "GET https://… → 404 (404 Project Not Found)": what gljob tried, for error details.
+    pub fn tried(&self) -> String {
+        let mut s = format!("tried: {} {} → {}", self.method, self.url, self.status);
+        if let Some(m) = &self.message {
+            s.push_str(&format!(" {m:?}"));
+        }
+        if self.attempts > 1 {
+            s.push_str(&format!(" after {} attempts", self.attempts));
+        }
+        s
+    }
+
+    /// Whether GitLab's message says exactly this (e.g. "404 Project Not Found").
+    pub fn says(&self, text: &str) -> bool {
+        self.message.as_deref() == Some(text)
+    }
+
+    /// The generic explanation, for statuses a command has nothing special to say about.
+    pub fn into_failure(self) -> Failure {
+        let kind = Kind::for_status(self.status);
+        let title = match self.status {
+            401 => "GitLab rejected the job token (401 Unauthorized)".to_string(),
+            403 => "GitLab refused access (403 Forbidden)".to_string(),
+            404 => "GitLab answered 404 Not Found".to_string(),
+            429 => "GitLab kept answering 429 Too Many Requests".to_string(),
+            s if s >= 500 => format!("the server kept failing ({s})"),
+            s => format!("GitLab answered {s}"),
+        };
+        let mut failure = fail(kind, title).detail(self.tried());
+        match self.status {
+            401 => failure = failure.hint(TOKEN_HINT),
+            429 => failure = failure.hint(RETRY_HINT),
+            s if s >= 500 => failure = failure.hint(RETRY_HINT),
+            _ => {}
+        }
+        failure
+    }
+}
+
+pub const TOKEN_HINT: &str = "CI_JOB_TOKEN is valid only while its job is running; make sure GitLab set it (do not override it) and that this step runs inside that job";
+const RETRY_HINT: &str =
+    "GitLab or the network is having trouble; retry the job later, or raise GLJOB_RETRIES";
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} → {}", self.method, self.url, self.status)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// The one HTTP client of gljob.
+pub struct Transport {
+    agent: Agent,
+    api: Origin,
+    token: Token,
+    retries: u32,
+    debug: bool,
+    quiet: bool,
+}
+
+impl Transport {
+    /// Builds the client for `config`: the agent, TLS roots and proxy. A bad CA file is exit 3.
+    pub fn new(config: &Config) -> Result<Transport> {
+        let token = config.require_token()?.clone();
+        let api_url = config.require_api_url()?;
+        let api = Origin::of(api_url).ok_or_else(|| {
+            fail(
+                Kind::Config,
+                format!("CI_API_V4_URL is not a usable URL: {api_url:?}"),
+            )
+        })?;
+
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(format!("gljob/{}", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_per_read(Some(config.idle_timeout))
+            .tls_config(TlsConfig::builder().root_certs(root_certs(config)?).build())
+            .proxy(proxy(config)?)
+            .build()
+            .new_agent();
+
+        Ok(Transport {
+            agent,
+            api,
+            token,
+            retries: config.retries,
+            debug: config.debug,
+            quiet: false,
+        })
+    }
+
+    /// How many times transient failures are retried (`GLJOB_RETRIES`).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Silences retry warnings (`--quiet`); errors still reach stderr.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
+    /// GET `url`, following redirects under gljob's policy and retrying transient failures.
+    /// Returns the final response when its status is below 400; otherwise an [`HttpError`]
+    /// (exit code by status) or a network [`Failure`] (exit 7).
+    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response<Body>> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let (response, attempts) = self.send_with_retries(&url, headers)?;
+            let status = response.status().as_u16();
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                url = self.next_hop(&url, &response)?;
+                continue;
+            }
+            if status >= 400 {
+                return Err(read_http_error(&url, response, attempts).into());
+            }
+            return Ok(response);
+        }
+        Err(fail(
+            Kind::Network,
+            format!("more than {MAX_REDIRECTS} redirects"),
+        )
+        .detail(format!("last: GET {}", redact(&url)))
+        .hint("a proxy or GitLab's object storage configuration is redirecting in a loop")
+        .into())
+    }
+
+    fn next_hop(&self, from: &str, response: &Response<Body>) -> Result<String> {
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                fail(Kind::Network, "a redirect without a usable Location header").detail(format!(
+                    "tried: GET {} → {}",
+                    redact(from),
+                    response.status().as_u16()
+                ))
+            })?;
+        let to = resolve(from, location).ok_or_else(|| {
+            fail(Kind::Network, "a redirect to an unusable URL").detail(format!(
+                "tried: GET {} → {}",
+                redact(from),
+                response.status().as_u16()
+            ))
+        })?;
+        if from.starts_with("https:") && to.starts_with("http:") {
+            return Err(fail(Kind::Network, "refused a redirect from https to plain http")
+                .detail(format!("tried: GET {} → {}, Location: {}", redact(from), response.status().as_u16(), redact(&to)))
+                .hint("GitLab's object storage (or a proxy) must be served over https; ask the GitLab administrators")
+                .into());
+        }
+        self.log(format_args!("redirect → {}", redact(&to)));
+        Ok(to)
+    }
+
+    /// One hop, with retries. Returns the response (any status) and the attempts it took.
+    fn send_with_retries(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Response<Body>, u32)> {
+        let mut waited = Duration::ZERO;
+        let mut attempt: u32 = 1;
+        loop {
+            let (wait, why) = match self.send_once(url, headers) {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if !(status == 429 || status >= 500) || attempt > self.retries {
+                        return Ok((response, attempt));
+                    }
+                    let wait = server_wait(&response).unwrap_or_else(|| backoff(attempt));
+                    (wait, format!("{status}"))
+                }
+                Err(err) => {
+                    let failure = network_failure(&err, url, attempt);
+                    if !is_transient(&err) || attempt > self.retries {
+                        return Err(failure.into());
+                    }
+                    (backoff(attempt), failure.title)
+                }
+            };
+            if waited + wait > MAX_TOTAL_WAIT {
+                // Asked to wait longer than gljob ever waits: one more try, and whatever it
+                // answers is final.
+                self.warn(format_args!(
+                    "GET {}: {why}; the server asks for {:.0} s, more than gljob waits",
+                    redact(url),
+                    wait.as_secs_f64()
+                ));
+                return self
+                    .send_once(url, headers)
+                    .map(|r| (r, attempt + 1))
+                    .map_err(|e| network_failure(&e, url, attempt + 1).into());
+            }
+            self.warn(format_args!(
+                "GET {}: {why}; retrying in {:.1} s (attempt {} of {})",
+                redact(url),
+                wait.as_secs_f64(),
+                attempt + 1,
+                self.retries + 1
+            ));
+            std::thread::sleep(wait);
+            waited += wait;
+            attempt += 1;
+        }
+    }
+
+    fn send_once(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Body>, ureq::Error> {
+        let with_token = Origin::of(url).as_ref() == Some(&self.api);
+        let mut request = self.agent.get(url);
+        if with_token {
+            request = request.header("JOB-TOKEN", self.token.expose());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let started = Instant::now();
+        let result = request.call();
+        let outcome = match &result {
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        self.log(format_args!(
+            "GET {} → {outcome} in {} ms{}",
+            redact(url),
+            started.elapsed().as_millis(),
+            if with_token {
+                " (sent JOB-TOKEN)"
+            } else {
+                " (no token: not the API origin)"
+            }
+        ));
+        result
+    }
+
+    fn log(&self, args: fmt::Arguments) {
+        if self.debug {
+            output::stderr(&format!(
+                "gljob: debug: {}\n",
+                output::clean(&args.to_string())
+            ));
+        }
+    }
+
+    /// A warning on stderr (retries, resumes), unless `--quiet`.
+    pub fn warn(&self, args: fmt::Arguments) {
+        if !self.quiet || self.debug {
+            output::stderr(&format!(
+                "gljob: warning: {}\n",
+                output::clean(&args.to_string())
+            ));
+        }
+    }
+}
+
+/// Mozilla's roots (built in) plus the certificates of the CA files named in the environment.
+fn root_certs(config: &Config) -> Result<RootCerts, Failure> {
+    let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    for (name, path) in &config.ca_files {
+        let bad = |why: String| {
+            fail(Kind::Config, format!("{name} ({}) {why}", path.display())).hint(format!(
+                "point {name} at a readable PEM file of CA certificates, or unset it"
+            ))
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(PemItem::Certificate(cert)) => certs.push(cert),
+                Ok(_) => {}
+                Err(e) => return Err(bad(format!("is not valid PEM: {e}"))),
+            }
+        }
+        if certs.len() == before {
+            return Err(bad("holds no PEM certificate".to_string()));
+        }
+    }
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+/// The proxy for the API's scheme, bypassed for hosts in `NO_PROXY` with curl's matching
+/// (`example.com` also covers its subdomains).
+fn proxy(config: &Config) -> Result<Option<ureq::Proxy>, Failure> {
+    let Some(url) = &config.proxy else {
+        return Ok(None);
+    };
+    let bad = |e: ureq::Error| {
+        fail(
+            Kind::Config,
+            format!("the proxy variable is not a usable proxy URL ({e})"),
+        )
+        .hint("set HTTPS_PROXY / http_proxy / ALL_PROXY like http://proxy.example.com:3128")
+    };
+    let parsed = ureq::Proxy::new(url).map_err(bad)?;
+    let mut builder = ureq::Proxy::builder(parsed.protocol())
+        .host(parsed.host())
+        .port(parsed.port());
+    if let Some(user) = parsed.username() {
+        builder = builder.username(user);
+    }
+    if let Some(password) = parsed.password() {
+        builder = builder.password(password);
+    }
+    for entry in curl_no_proxy(config.no_proxy.as_deref().unwrap_or("")) {
+        builder = builder.no_proxy(&entry); // one expression per call
+    }
+    builder.build().map(Some).map_err(bad)
+}
+
+/// Rewrites curl's `NO_PROXY` (a bare domain also matches its subdomains) as ureq's
+/// expressions (exact hosts, and `.suffix` patterns).
+fn curl_no_proxy(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .flat_map(|entry| {
+            let bare = entry.trim_start_matches('.').trim_start_matches("*.");
+            if entry == "*" {
+                vec!["*".to_string()]
+            } else {
+                vec![bare.to_string(), format!(".{bare}")]
+            }
+        })
+        .collect()
+}
+
+/// Transport errors that may pass: resets, timeouts, refused connections, DNS hiccups.
+/// TLS verification failures and bad URLs are final.
+fn is_transient(err: &ureq::Error) -> bool {
+    use ureq::Error::*;
+    match err {
+        Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+        Timeout(_) | HostNotFound | ConnectionFailed | BodyStalled | Protocol(_) => true,
+        _ => false,
+    }
+}
+
+fn network_failure(err: &ureq::Error, url: &str, attempts: u32) -> Failure {
+    let host = Origin::of(url)
+        .map(|o| format!("{}:{}", o.host, o.port))
+        .unwrap_or_default();
+    let tried = format!(
+        "tried: GET {}{}",
+        redact(url),
+        if attempts > 1 {
+            format!(" ({attempts} attempts)")
+        } else {
+            String::new()
+        }
+    );
+    let tls = matches!(err, ureq::Error::Rustls(_) | ureq::Error::Tls(_))
+        || matches!(err, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData);
+    if tls {
+        return fail(Kind::Network, format!("TLS with {host} failed: {err}"))
+            .detail(tried)
+            .hint("if this GitLab uses a private CA, set CI_SERVER_TLS_CA_FILE to its PEM certificate (GitLab sets it for runners configured with tls-ca-file)");
+    }
+    let what = match err {
+        ureq::Error::HostNotFound => format!("could not resolve {host}"),
+        ureq::Error::Timeout(_) => format!("{host} did not answer in time"),
+        ureq::Error::ConnectionFailed => format!("could not connect to {host}"),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("could not connect to {host} (connection refused)")
+        }
+        other => format!("network error talking to {host}: {other}"),
+    };
+    fail(Kind::Network, what)
+        .detail(tried)
+        .hint("check CI_API_V4_URL, the proxy variables and the runner's network; GLJOB_LOG=debug shows each request")
+}
+
+/// Reads a bounded part of an error body and picks out what GitLab (or storage) said.
+fn read_http_error(url: &str, response: Response<Body>, attempts: u32) -> HttpError {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    let _ = response
+        .into_body()
+        .into_reader()
+        .take(ERROR_BODY_LIMIT)
+        .read_to_end(&mut body);
+    HttpError {
+        method: "GET",
+        url: redact(url),
+        status,
+        message: error_message(&body),
+        attempts,
+    }
+}
+
+/// GitLab's `{"message": …}` (a string, or `{"error": …}` from the app rate limiter),
+/// `{"error": …}`, an object-storage XML `<Code>`, or the first line of a text body.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        let field = json.get("message").or_else(|| json.get("error"))?;
+        return Some(match field {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => match o.get("error") {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                _ => field.to_string(),
+            },
+            other => other.to_string(),
+        });
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Some(code) = xml_tag(&text, "Code") {
+        return Some(match xml_tag(&text, "Message") {
+            Some(message) => format!("{code}: {message}"),
+            None => code.to_string(),
+        });
+    }
+    if text.trim_start().starts_with('<') {
+        return Some("an HTML page instead of GitLab's answer (a proxy in between?)".to_string());
+    }
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(200).collect())
+}
+
+fn xml_tag<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
+    let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = text[start..].find(&format!("</{tag}>"))?;
+    Some(&text[start..start + end])
+}
+
+/// How long the server asked to wait: `Retry-After` (seconds or HTTP date), else
+/// `RateLimit-Reset` (a Unix time).
+fn server_wait(response: &Response<Body>) -> Option<Duration> {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    if let Some(value) = header("retry-after") {
+        let value = value.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Some(at) = parse_http_date(value) {
+            return Some(Duration::from_secs(at.saturating_sub(now)));
+        }
+    }
+    let reset = header("ratelimit-reset")?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(reset.saturating_sub(now)))
+}
+
+/// Exponential backoff with jitter: half the doubled delay plus a random part of the other half.
+pub fn backoff(attempt: u32) -> Duration {
+    let full = BASE_BACKOFF
+        .saturating_mul(1 << (attempt - 1).min(16))
+        .min(MAX_BACKOFF);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = (nanos as u64 ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % 1000;
+    full / 2 + (full / 2).mul_f64(jitter as f64 / 1000.0)
+}
+
+/// Parses an IMF-fixdate (`Wed, 21 Oct 2015 07:28:00 GMT`) to Unix seconds.
+fn parse_http_date(value: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = value.split_whitespace().skip(1);
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    Some(days_from_civil(year, month, day)? * 86400 + h * 3600 + m * 60 + s)
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: u64, m: u64, d: u64) -> Option<u64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).checked_sub(719_468)
+}
+
+/// Resolves a `Location` against the URL it came from (absolute URLs and absolute paths).
+fn resolve(from: &str, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.parse::<Uri>().ok().map(|_| location.to_string());
+    }
+    if location.starts_with('/') && !location.starts_with("//") {
+        let uri: Uri = from.parse().ok()?;
+        return Some(format!(
+            "{}://{}{location}",
+            uri.scheme_str()?,
+            uri.authority()?
+        ));
+    }
+    None
+}
+
+/// The URL for logs and messages: query values that look like credentials or signatures
+/// (presigned storage URLs, `job_token=`) are replaced with `REDACTED`.
+pub fn redact(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
+            let lower = name.to_ascii_lowercase();
+            let secret = [
+                "token",
+                "signature",
+                "credential",
+                "sig",
+                "key",
+                "secret",
+                "auth",
+            ]
+            .iter()
+            .any(|s| lower.contains(s));
+            if secret {
+                format!("{name}=REDACTED")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_includes_scheme_and_default_port() {
+        assert_eq!(
+            Origin::of("https://GitLab.example.com/api/v4"),
+            Origin::of("https://gitlab.example.com:443/x")
+        );
+        assert_ne!(
+            Origin::of("https://gitlab.example.com/"),
+            Origin::of("http://gitlab.example.com/")
+        );
+        assert_ne!(
+            Origin::of("http://127.0.0.1:1/"),
+            Origin::of("http://127.0.0.1:2/")
+        );
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1_445_412_480)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let first = backoff(1);
+        assert!(first >= BASE_BACKOFF / 2 && first <= BASE_BACKOFF);
+        assert!(backoff(4) >= BASE_BACKOFF * 4);
+        assert!(backoff(30) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn error_messages_from_every_body_shape() {
+        assert_eq!(
+            error_message(br#"{"message":"404 Not found"}"#).as_deref(),
+            Some("404 Not found")
+        );
+        assert_eq!(
+            error_message(br#"{"error":"job is missing"}"#).as_deref(),
+            Some("job is missing")
+        );
+        assert_eq!(
+            error_message(br#"{"message":{"error":"This endpoint has been requested too many times. Try again later."}}"#).as_deref(),
+            Some("This endpoint has been requested too many times. Try again later.")
+        );
+        assert_eq!(
+            error_message(b"404 page not found\n").as_deref(),
+            Some("404 page not found")
+        );
+        assert_eq!(
+            error_message(b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>").as_deref(),
+            Some("AccessDenied: Request has expired")
+        );
+        assert!(
+            error_message(b"<html><body>502 Bad Gateway</body></html>")
+                .unwrap()
+                .contains("HTML")
+        );
+        assert_eq!(error_message(b""), None);
+    }
+
+    #[test]
+    fn redirects_resolve_absolute_urls_and_paths() {
+        assert_eq!(
+            resolve("https://a/x/y?q", "/z?w").as_deref(),
+            Some("https://a/z?w")
+        );
+        assert_eq!(
+            resolve("https://a/x", "http://b:9/p").as_deref(),
+            Some("http://b:9/p")
+        );
+        assert_eq!(resolve("https://a/x", "relative"), None);
+    }
+
+    #[test]
+    fn secrets_in_queries_are_redacted() {
+        let url = "https://s3/b/o?X-Amz-Signature=abc&X-Amz-Credential=k&X-Amz-Expires=300&job_token=t&job=build";
+        let shown = redact(url);
+        assert!(
+            !shown.contains("abc") && !shown.contains("=k&") && !shown.contains("=t&"),
+            "{shown}"
+        );
+        assert!(shown.contains("X-Amz-Expires=300") && shown.contains("job=build"));
+    }
+
+    #[test]
+    fn no_proxy_gets_curl_semantics() {
+        assert_eq!(
+            curl_no_proxy("example.com, .corp,*"),
+            ["example.com", ".example.com", "corp", ".corp", "*"]
+        );
+    }
+}

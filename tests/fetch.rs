@@ -1,0 +1,687 @@
+//! `gljob fetch`: choosing the job, encodings, redirects to object storage, resume, the
+//! destination's contents before and after, listings, single files, and GitLab's refusals.
+
+use std::os::unix::fs::PermissionsExt;
+
+use fake_gitlab::zips::{Entry, EntryKind, build, sample};
+use fake_gitlab::{Config, Fault, FaultKind, Origin};
+
+use crate::util::{
+    TOKEN, archive_requests, assert_no_temp, gljob, one_file, publish, server, server_with,
+    snapshot,
+};
+
+fn file(name: &str, content: &[u8], mode: u32) -> Entry {
+    Entry {
+        name: name.into(),
+        kind: EntryKind::File(content.to_vec()),
+        mode,
+        stored: false,
+    }
+}
+
+#[test]
+fn fetch_by_ref_unpacks_the_sample_artifact() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    let run = g
+        .args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .run();
+    run.success().stderr_has(&["fetched", "build", "main"]);
+    let out = g.dir().join("out");
+    let app = std::fs::metadata(out.join("dist/app")).unwrap();
+    assert_eq!(
+        app.permissions().mode() & 0o777,
+        0o755,
+        "executables stay executable"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("dist/current"))
+            .unwrap()
+            .to_str(),
+        Some("app")
+    );
+    assert!(out.join("logs").is_dir(), "empty directories are created");
+    assert!(out.join("reports/junit.xml").is_file());
+    let req = &archive_requests(&server)[0];
+    assert_eq!(
+        req.target,
+        "/api/v4/projects/1/jobs/artifacts/main/download?job=build"
+    );
+    assert_eq!(req.header("job-token"), Some(TOKEN));
+    assert_no_temp(g.dir());
+}
+
+#[test]
+fn contents_are_byte_identical_including_stored_and_streamed_archives() {
+    let server = server();
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let entries = [
+        file("a/big.bin", &big, 0o644),
+        Entry {
+            stored: true,
+            ..file("a/stored.txt", b"stored as is", 0o600)
+        },
+    ];
+    // Each on its own ref: by-ref fetches look only at the newest successful pipeline.
+    publish(&server, 1, "plain", "build", build(&entries));
+    publish(
+        &server,
+        1,
+        "streamed",
+        "build",
+        fake_gitlab::zips::build_streaming(&entries),
+    );
+    for job in ["plain", "streamed"] {
+        let mut g = gljob(&server);
+        g.args(&["fetch", "--ref", job, "--job", "build"])
+            .run()
+            .success();
+        assert_eq!(
+            std::fs::read(g.dir().join("a/big.bin")).unwrap(),
+            big,
+            "{job}"
+        );
+        assert_eq!(
+            std::fs::read(g.dir().join("a/stored.txt")).unwrap(),
+            b"stored as is"
+        );
+        let mode = std::fs::metadata(g.dir().join("a/stored.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn every_selection_and_encoding_reaches_gitlab_as_gitlab_expects() {
+    let server = server();
+    server.world().add_project(20, "group/sub/my.project");
+    let cases = [
+        ("feature/x", "build", "feature%2Fx", "build"),
+        (
+            "refs/merge-requests/7/head",
+            "test 1/3",
+            "refs%2Fmerge-requests%2F7%2Fhead",
+            "test%201%2F3",
+        ),
+        (
+            "v1.2.3",
+            "we#ird?%+ ü",
+            "v1.2.3",
+            "we%23ird%3F%25%2B%20%C3%BC",
+        ),
+    ];
+    for (git_ref, job, ref_enc, job_enc) in cases {
+        publish(&server, 20, git_ref, job, one_file("x.txt", job.as_bytes()));
+        let mut g = gljob(&server);
+        g.args(&[
+            "fetch",
+            "--project",
+            "group/sub/my.project",
+            "--ref",
+            git_ref,
+            "--job",
+            job,
+        ])
+        .run()
+        .success();
+        assert_eq!(
+            std::fs::read(g.dir().join("x.txt")).unwrap(),
+            job.as_bytes()
+        );
+        let last = archive_requests(&server).pop().unwrap();
+        assert_eq!(
+            last.target,
+            format!(
+                "/api/v4/projects/group%2Fsub%2Fmy.project/jobs/artifacts/{ref_enc}/download?job={job_enc}"
+            )
+        );
+    }
+}
+
+#[test]
+fn fetch_by_job_id() {
+    let server = server();
+    let id = publish(&server, 1, "main", "build", one_file("by-id.txt", b"id"));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--job-id", &id.to_string()])
+        .run()
+        .success();
+    assert!(g.dir().join("by-id.txt").is_file());
+    assert_eq!(
+        archive_requests(&server)[0].target,
+        format!("/api/v4/projects/1/jobs/{id}/artifacts")
+    );
+}
+
+#[test]
+fn a_renamed_project_path_is_followed() {
+    let server = server();
+    server
+        .world()
+        .add_project(21, "team/new-name")
+        .old_paths
+        .push("team/old-name".into());
+    publish(&server, 21, "main", "build", one_file("moved.txt", b"m"));
+    let mut g = gljob(&server);
+    g.args(&[
+        "fetch",
+        "--project",
+        "team/old-name",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+    ])
+    .run()
+    .success();
+    assert!(g.dir().join("moved.txt").is_file());
+    let log = archive_requests(&server);
+    assert_eq!(log.len(), 2, "a 301 to the numeric id, then the archive");
+    assert!(
+        log[1].target.starts_with("/api/v4/projects/21/"),
+        "{:?}",
+        log[1]
+    );
+    assert_eq!(
+        log[1].header("job-token"),
+        Some(TOKEN),
+        "same origin keeps the token"
+    );
+}
+
+#[test]
+fn object_storage_redirect_never_sees_the_token() {
+    let server = server_with(Config {
+        object_storage: true,
+        ..Config::default()
+    });
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert!(g.dir().join("dist/app").is_file());
+    let storage: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.origin == Origin::Storage)
+        .collect();
+    assert_eq!(storage.len(), 1, "the archive came from the storage origin");
+    for req in &storage {
+        assert_eq!(req.header("job-token"), None);
+        assert_eq!(req.header("authorization"), None);
+        assert!(!req.target.contains(TOKEN));
+    }
+}
+
+#[test]
+fn object_storage_over_tls_works_with_the_private_ca() {
+    let server = server_with(Config {
+        tls: true,
+        object_storage: true,
+        ..Config::default()
+    });
+    publish(&server, 1, "main", "build", sample());
+    gljob(&server)
+        .args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+}
+
+#[test]
+fn an_https_to_http_redirect_is_refused() {
+    let server = server_with(Config {
+        tls: true,
+        storage_tls: Some(false),
+        object_storage: true,
+        ..Config::default()
+    });
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .code(7)
+        .stderr_has(&["https to plain http"]);
+    assert!(
+        server.requests().iter().all(|r| r.origin == Origin::Api),
+        "nothing was sent to the http origin"
+    );
+    assert_eq!(snapshot(g.dir()), before);
+}
+
+#[test]
+fn a_truncated_download_resumes_with_range_and_if_range() {
+    let server = server();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[Entry {
+            stored: true,
+            ..file("data.bin", &data, 0o644)
+        }]),
+    );
+    server.inject(Fault::new("/download", FaultKind::Truncate(65_536)));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success()
+        .stderr_has(&["resuming"]);
+    assert_eq!(std::fs::read(g.dir().join("data.bin")).unwrap(), data);
+    let log = archive_requests(&server);
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].header("range"), Some("bytes=65536-"));
+    assert!(
+        log[1].header("if-range").is_some(),
+        "resume is conditional on the same archive"
+    );
+}
+
+#[test]
+fn a_reset_in_mid_download_resumes_and_is_byte_identical() {
+    let server = server_with(Config {
+        object_storage: true,
+        ..Config::default()
+    });
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[Entry {
+            stored: true,
+            ..file("data.bin", &data, 0o644)
+        }]),
+    );
+    server.inject(Fault::new("/artifacts/", FaultKind::ResetAfter(150_000)).on_storage());
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert_eq!(std::fs::read(g.dir().join("data.bin")).unwrap(), data);
+    let api = archive_requests(&server)
+        .into_iter()
+        .filter(|r| r.origin == Origin::Api)
+        .count();
+    assert_eq!(
+        api, 2,
+        "each attempt goes back to the API for a fresh storage link"
+    );
+}
+
+#[test]
+fn a_server_that_ignores_range_makes_gljob_start_over() {
+    let server = server();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 241) as u8).collect();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[Entry {
+            stored: true,
+            ..file("data.bin", &data, 0o644)
+        }]),
+    );
+    server.inject(Fault::new("/download", FaultKind::Truncate(50_000)));
+    server.inject(Fault::new("/download", FaultKind::IgnoreRange));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read(g.dir().join("data.bin")).unwrap(),
+        data,
+        "the restart did not append to the partial file"
+    );
+}
+
+#[test]
+fn when_retries_run_out_the_destination_is_unchanged() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    server.inject(Fault::new("/download", FaultKind::Truncate(0)).times(20));
+    let mut g = gljob(&server);
+    std::fs::create_dir(g.dir().join("out")).unwrap();
+    std::fs::write(g.dir().join("out/keep.txt"), "mine").unwrap();
+    let before = snapshot(g.dir());
+    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .run()
+        .code(7)
+        .stderr_has(&["download kept failing"]);
+    assert_eq!(snapshot(g.dir()), before);
+}
+
+#[test]
+fn existing_files_are_replaced_and_unrelated_ones_untouched() {
+    let server = server();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[
+            file("dist/app", b"new app", 0o755),
+            file("new.txt", b"new", 0o644),
+        ]),
+    );
+    let mut g = gljob(&server);
+    let d = g.dir().to_path_buf();
+    std::fs::create_dir_all(d.join("dist")).unwrap();
+    std::fs::write(d.join("dist/app"), "old app").unwrap();
+    std::fs::write(d.join("dist/unrelated"), "keep me").unwrap();
+    std::fs::write(d.join("other.txt"), "keep me too").unwrap();
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(d.join("dist/app")).unwrap(),
+        "new app"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("dist/unrelated")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("other.txt")).unwrap(),
+        "keep me too"
+    );
+    assert_eq!(std::fs::read_to_string(d.join("new.txt")).unwrap(), "new");
+}
+
+#[test]
+fn a_conflict_fails_with_exit_9_and_changes_nothing() {
+    let server = server();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[
+            file("a.txt", b"new a", 0o644),
+            file("dist/app", b"x", 0o755),
+        ]),
+    );
+    let mut g = gljob(&server);
+    let d = g.dir().to_path_buf();
+    std::fs::write(d.join("a.txt"), "old a").unwrap();
+    std::fs::write(d.join("dist"), "a file where the archive has a directory").unwrap();
+    let before = snapshot(&d);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .code(9)
+        .stderr_has(&["conflict", "dist"]);
+    assert_eq!(
+        snapshot(&d),
+        before,
+        "a.txt, which came first, was not replaced either"
+    );
+}
+
+#[test]
+fn a_missing_destination_is_created_and_removed_again_on_failure() {
+    let server = server();
+    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    let mut g = gljob(&server);
+    g.args(&[
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--dest",
+        "deep/er/out",
+    ])
+    .run()
+    .success();
+    assert!(g.dir().join("deep/er/out/x").is_file());
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    g.args(&[
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "nope",
+        "--dest",
+        "deep/er/out",
+    ])
+    .run()
+    .code(6);
+    assert_eq!(
+        snapshot(g.dir()),
+        before,
+        "the directories gljob created are gone again"
+    );
+}
+
+#[test]
+fn setuid_and_sticky_bits_are_dropped() {
+    let server = server();
+    let entries = [
+        file("bin/tool", b"#!/bin/sh\n", 0o4755),
+        Entry {
+            name: "shared/".into(),
+            kind: EntryKind::Dir,
+            mode: 0o1777,
+            stored: true,
+        },
+    ];
+    publish(&server, 1, "main", "build", build(&entries));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    let mode = |p: &str| {
+        std::fs::metadata(g.dir().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("bin/tool"), 0o755);
+    assert_eq!(mode("shared"), 0o777);
+}
+
+#[test]
+fn path_globs_select_entries_and_a_miss_is_exit_6() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    g.args(&[
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--path",
+        "*.xml",
+        "--path",
+        "dist/lib/**",
+    ])
+    .run()
+    .success();
+    let got: Vec<String> = snapshot(g.dir())
+        .into_iter()
+        .filter(|(_, d)| d.starts_with("file"))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(got, ["dist/lib/util.js", "reports/junit.xml"]);
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    g.args(&[
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--path",
+        "nothing/**",
+    ])
+    .run()
+    .code(6)
+    .stderr_has(&["nothing/**", "dist/app"]);
+    assert_eq!(snapshot(g.dir()), before);
+}
+
+#[test]
+fn list_prints_entries_and_writes_nothing() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    let run = g
+        .args(&["fetch", "--ref", "main", "--job", "build", "--list"])
+        .run();
+    run.success().stdout_has(&[
+        "dist/app",
+        "-755",
+        "reports/junit.xml",
+        "dist/current -> app",
+        "logs/",
+    ]);
+    assert_eq!(snapshot(g.dir()), before);
+    let run = gljob(&server)
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--list", "--json",
+        ])
+        .run();
+    let items: serde_json::Value = serde_json::from_slice(&run.success().stdout).unwrap();
+    let link = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == "dist/current")
+        .unwrap();
+    assert_eq!(
+        (link["type"].as_str(), link["target"].as_str()),
+        (Some("symlink"), Some("app"))
+    );
+}
+
+#[test]
+fn json_summary_is_parseable() {
+    let server = server();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[file("a", b"12345", 0o644), file("b/c", b"678", 0o644)]),
+    );
+    let run = gljob(&server)
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--json", "--dest", "o",
+        ])
+        .run();
+    let v: serde_json::Value = serde_json::from_slice(&run.success().stdout).unwrap();
+    assert_eq!(v["files"], 2);
+    assert_eq!(v["bytes"], 8);
+    assert_eq!(v["ref"], "main");
+    assert_eq!(v["job"]["name"], "build");
+    assert_eq!(v["destination"], "o");
+    assert_eq!(v["project"], "1");
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    let run = gljob(&server)
+        .args(&["fetch", "--ref", "main", "--job", "build", "--quiet"])
+        .run();
+    assert!(run.success().stderr.is_empty(), "{run}");
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn one_file_to_stdout_and_to_a_file_by_ref_and_by_id() {
+    let server = server();
+    let id = publish(&server, 1, "main", "build", sample());
+    let expected = {
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(sample())).unwrap();
+        let mut f = z.by_name("reports/junit.xml").unwrap();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut v).unwrap();
+        v
+    };
+    let run = gljob(&server)
+        .args(&[
+            "fetch",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+            "--file",
+            "reports/junit.xml",
+        ])
+        .run();
+    assert_eq!(run.success().stdout, expected);
+    let last = archive_requests(&server).pop().unwrap();
+    assert_eq!(
+        last.target,
+        "/api/v4/projects/1/jobs/artifacts/main/raw/reports/junit.xml?job=build"
+    );
+    let mut g = gljob(&server);
+    g.args(&[
+        "fetch",
+        "--job-id",
+        &id.to_string(),
+        "--file",
+        "reports/junit.xml",
+        "-o",
+        "j.xml",
+    ])
+    .run()
+    .success();
+    assert_eq!(std::fs::read(g.dir().join("j.xml")).unwrap(), expected);
+    assert_no_temp(g.dir());
+    let run = gljob(&server)
+        .args(&[
+            "fetch",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+            "--file",
+            "no/such.txt",
+            "-o",
+            "x",
+        ])
+        .run();
+    run.code(6)
+        .stderr_has(&["no file \"no/such.txt\"", "--list"]);
+}
+
+#[test]
+fn usage_errors_for_fetch() {
+    let server = server();
+    for args in [
+        &["fetch"][..],
+        &["fetch", "--ref", "main"],
+        &["fetch", "--job", "build"],
+        &["fetch", "--job-id", "1", "--ref", "main", "--job", "b"],
+        &["fetch", "--job-id", "x"],
+        &["fetch", "--job-id", "1", "-o", "f"],
+        &["fetch", "--job-id", "1", "--file", "a", "--list"],
+    ] {
+        gljob(&server).args(args).run().code(2);
+    }
+    assert!(server.requests().is_empty());
+    gljob(&server)
+        .env_remove("CI_PROJECT_ID")
+        .args(&["fetch", "--job-id", "1"])
+        .run()
+        .code(3)
+        .stderr_has(&["CI_PROJECT_ID", "--project"]);
+}

@@ -1,0 +1,164 @@
+//! What each of GitLab's refusals on the artifact routes (gitlab-api.md §3–§4) becomes:
+//! the exit code, a message naming the cause, and a destination left as it was.
+
+use fake_gitlab::{Config, Role};
+
+use crate::util::{FINISHED_TOKEN, Gljob, gljob, one_file, publish, server, server_with, snapshot};
+
+/// Runs a fetch expected to fail, and checks that the working directory is unchanged.
+fn fails(mut g: Gljob, args: &[&str], code: i32, needles: &[&str]) {
+    let before = snapshot(g.dir());
+    g.arg("fetch")
+        .args(args)
+        .run()
+        .code(code)
+        .stderr_has(needles);
+    assert_eq!(
+        snapshot(g.dir()),
+        before,
+        "a JSON error body must never be written to disk"
+    );
+}
+
+#[test]
+fn a_dead_token_is_exit_4() {
+    let server = server();
+    let mut g = gljob(&server);
+    g.env("CI_JOB_TOKEN", FINISHED_TOKEN);
+    fails(g, &["--ref", "main", "--job", "build"], 4, &["401"]);
+}
+
+#[test]
+fn a_project_outside_the_allowlist_is_exit_5_naming_the_allowlist() {
+    let server = server();
+    server
+        .world()
+        .add_project(30, "other/locked")
+        .allowlist
+        .clear();
+    fails(
+        gljob(&server),
+        &[
+            "--project",
+            "other/locked",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+        ],
+        5,
+        &["other/locked", "Job token permissions", "not allowed from"],
+    );
+}
+
+#[test]
+fn a_missing_role_is_exit_5_naming_the_role() {
+    let server = server();
+    server.world().add_project(31, "team/guestonly").user_role = Some(Role::Guest);
+    fails(
+        gljob(&server),
+        &["--project", "31", "--ref", "main", "--job", "build"],
+        5,
+        &["Reporter"],
+    );
+}
+
+#[test]
+fn artifacts_access_none_is_exit_5() {
+    let server = server();
+    server
+        .world()
+        .add_project(32, "team/hidden")
+        .artifacts_access_none = true;
+    publish(&server, 32, "main", "build", one_file("x", b"x"));
+    fails(
+        gljob(&server),
+        &["--project", "32", "--ref", "main", "--job", "build"],
+        5,
+        &["403"],
+    );
+}
+
+#[test]
+fn an_unknown_project_is_exit_6_with_the_usual_causes() {
+    let server = server();
+    fails(
+        gljob(&server),
+        &["--project", "no/such", "--ref", "main", "--job", "build"],
+        6,
+        &["no/such", "404 Project Not Found", "allowlist"],
+    );
+}
+
+#[test]
+fn ee_without_the_licence_is_explained() {
+    let server = server_with(Config {
+        ee_unlicensed: true,
+        ..Config::default()
+    });
+    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    fails(
+        gljob(&server),
+        &["--ref", "main", "--job", "build"],
+        6,
+        &["Premium"],
+    );
+}
+
+#[test]
+fn no_such_job_on_the_ref_names_ref_job_and_causes() {
+    let server = server();
+    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    fails(
+        gljob(&server),
+        &["--ref", "main", "--job", "Build"],
+        6,
+        &[
+            "latest successful pipeline for \"main\"",
+            "\"Build\"",
+            "case-sensitive",
+            "still running",
+            "expired",
+        ],
+    );
+}
+
+#[test]
+fn a_newer_running_pipeline_does_not_hide_the_successful_one() {
+    let server = server();
+    publish(
+        &server,
+        1,
+        "release",
+        "build",
+        one_file("ok.txt", b"from the successful pipeline"),
+    );
+    server.world().add_pipeline(1, "release", "running");
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "release", "--job", "build"])
+        .run()
+        .success();
+    assert!(g.dir().join("ok.txt").is_file());
+}
+
+#[test]
+fn an_unknown_job_id_and_a_job_without_artifacts() {
+    let server = server();
+    fails(
+        gljob(&server),
+        &["--job-id", "987654"],
+        6,
+        &["has no job 987654"],
+    );
+    let id = {
+        let mut world = server.world();
+        let pipeline = world.add_pipeline(1, "main", "success");
+        world.add_job(pipeline, "lint", None)
+    };
+    fails(
+        gljob(&server),
+        &["--job-id", &id.to_string()],
+        6,
+        &["has no artifacts archive"],
+    );
+}

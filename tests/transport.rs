@@ -1,0 +1,242 @@
+//! The transport under faults: retries and backoff, timeouts, TLS with a private CA, proxies.
+//! Waits are asserted from the fake's request-log timestamps, never with sleeps.
+
+use std::time::Duration;
+
+use fake_gitlab::{Config, Fault, FaultKind};
+
+use crate::util::{Gljob, api_requests, gljob, server, server_with};
+
+#[test]
+fn rate_limit_then_ok_waits_at_least_retry_after() {
+    let server = server();
+    server.inject(Fault::rate_limited("/job", "1"));
+    let run = gljob(&server).args(&["job", "--field", "id"]).run();
+    assert_eq!(run.success().stdout(), "8\n");
+    run.stderr_has(&["429", "retrying"]);
+    let log = api_requests(&server);
+    assert_eq!(log.len(), 2, "one 429, one success");
+    let waited = log[1].at.duration_since(log[0].at);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "retried after {waited:?}, before Retry-After: 1"
+    );
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() {
+    let server = server();
+    // An HTTP date in the past means "now": the retry must still happen, once.
+    let fault = Fault::new(
+        "/job",
+        FaultKind::Status {
+            code: 503,
+            headers: vec![("Retry-After".into(), "Thu, 01 Jan 1970 00:00:00 GMT".into())],
+            body: "{\"message\":\"503 Service Unavailable\"}".into(),
+        },
+    );
+    server.inject(fault);
+    gljob(&server).arg("job").run().success();
+    assert_eq!(api_requests(&server).len(), 2);
+}
+
+#[test]
+fn server_errors_are_retried_then_succeed() {
+    let server = server();
+    server.inject(Fault::status("/job", 502).times(2));
+    gljob(&server).arg("job").run().success().stderr_has(&[
+        "502",
+        "attempt 2 of 3",
+        "attempt 3 of 3",
+    ]);
+    assert_eq!(api_requests(&server).len(), 3);
+}
+
+#[test]
+fn quiet_retries_stay_quiet_when_they_succeed() {
+    let server = server();
+    server.inject(Fault::status("/job", 500));
+    let run = gljob(&server).env("GLJOB_RETRIES", "1").arg("job").run();
+    run.success();
+    assert_eq!(api_requests(&server).len(), 2);
+}
+
+#[test]
+fn retries_give_up_with_exit_7_naming_the_url() {
+    let server = server();
+    server.inject(Fault::status("/job", 503).times(10));
+    let run = gljob(&server).env("GLJOB_RETRIES", "2").arg("job").run();
+    run.code(7).stderr_has(&[
+        "503",
+        &format!("GET {}/job", server.api_url()),
+        "after 3 attempts",
+    ]);
+    assert_eq!(
+        api_requests(&server).len(),
+        3,
+        "GLJOB_RETRIES=2 means three attempts in all"
+    );
+}
+
+#[test]
+fn forbidden_and_not_found_are_never_retried() {
+    let server = server();
+    server.inject(Fault::status("/job", 403).times(5));
+    gljob(&server).arg("job").run().code(5);
+    assert_eq!(api_requests(&server).len(), 1);
+}
+
+#[test]
+fn a_reset_connection_is_retried() {
+    let server = server();
+    server.inject(Fault::new("/job", FaultKind::Reset));
+    gljob(&server).arg("job").run().success();
+    assert_eq!(api_requests(&server).len(), 2);
+}
+
+#[test]
+fn a_server_slower_than_the_idle_timeout_fails_with_exit_7() {
+    let server = server();
+    server.inject(Fault::new("/job", FaultKind::Delay(Duration::from_secs(5))));
+    let run = gljob(&server)
+        .env("GLJOB_TIMEOUT", "0.3")
+        .env("GLJOB_RETRIES", "0")
+        .arg("job")
+        .run();
+    run.code(7).stderr_has(&["/api/v4/job"]);
+}
+
+#[test]
+fn a_slow_server_within_the_timeout_is_fine() {
+    let server = server();
+    server.inject(Fault::new(
+        "/job",
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
+    gljob(&server)
+        .env("GLJOB_TIMEOUT", "10")
+        .env("GLJOB_RETRIES", "0")
+        .arg("job")
+        .run()
+        .success();
+}
+
+#[test]
+fn connection_refused_ends_with_exit_7_after_bounded_retries() {
+    // The acceptance case from the issue, with gljob's default retry settings.
+    let run = Gljob::bare()
+        .env("CI_JOB_TOKEN", "x")
+        .env("CI_API_V4_URL", "http://127.0.0.1:9")
+        .arg("job")
+        .run();
+    run.code(7)
+        .stderr_has(&["http://127.0.0.1:9/job", "connection refused", "5 attempts"]);
+}
+
+#[test]
+fn private_ca_tls_works_with_ci_server_tls_ca_file() {
+    let server = server_with(Config {
+        tls: true,
+        ..Config::default()
+    });
+    assert!(server.api_url().starts_with("https://"));
+    gljob(&server)
+        .args(&["job", "--field", "id"])
+        .run()
+        .success();
+}
+
+#[test]
+fn ssl_cert_file_is_honoured_too() {
+    let server = server_with(Config {
+        tls: true,
+        ..Config::default()
+    });
+    let ca = server.ca_file().unwrap();
+    gljob(&server)
+        .env_remove("CI_SERVER_TLS_CA_FILE")
+        .env("SSL_CERT_FILE", ca.to_str().unwrap())
+        .arg("job")
+        .run()
+        .success();
+}
+
+#[test]
+fn private_ca_tls_fails_clearly_without_the_ca() {
+    let server = server_with(Config {
+        tls: true,
+        ..Config::default()
+    });
+    let run = gljob(&server)
+        .env_remove("CI_SERVER_TLS_CA_FILE")
+        .arg("job")
+        .run();
+    run.code(7)
+        .stderr_has(&["TLS", "127.0.0.1", "CI_SERVER_TLS_CA_FILE"]);
+    assert!(
+        api_requests(&server).is_empty(),
+        "no HTTP request gets through an untrusted TLS handshake"
+    );
+}
+
+#[test]
+fn an_unreadable_or_bogus_ca_file_is_a_configuration_error() {
+    let server = server_with(Config {
+        tls: true,
+        ..Config::default()
+    });
+    gljob(&server)
+        .env("CI_SERVER_TLS_CA_FILE", "/nonexistent/ca.pem")
+        .arg("job")
+        .run()
+        .code(3)
+        .stderr_has(&["CI_SERVER_TLS_CA_FILE", "/nonexistent/ca.pem"]);
+    let mut g = gljob(&server);
+    let bogus = g.dir().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate\n").unwrap();
+    g.env("CI_SERVER_TLS_CA_FILE", bogus.to_str().unwrap())
+        .arg("job")
+        .run()
+        .code(3)
+        .stderr_has(&["no PEM certificate"]);
+}
+
+#[test]
+fn the_proxy_from_the_environment_is_used() {
+    // The fake stands in for the proxy: gljob must ask it to CONNECT to the API's host.
+    // (A loopback address, so that nothing is ever resolved or sent off this machine.)
+    let server = server();
+    let run = gljob(&server)
+        .env("CI_API_V4_URL", "http://127.0.0.2:1/api/v4")
+        .env("http_proxy", &server.server_url())
+        .env("GLJOB_RETRIES", "0")
+        .arg("job")
+        .run();
+    // The fake is no real proxy, so gljob's own outcome does not matter here; what the
+    // proxy received does.
+    assert!(run.code.is_some(), "{run}");
+    let log = api_requests(&server);
+    assert_eq!(log.len(), 1, "the request went to the proxy");
+    assert_eq!(
+        (log[0].method.as_str(), log[0].target.as_str()),
+        ("CONNECT", "127.0.0.2:1")
+    );
+}
+
+#[test]
+fn no_proxy_bypasses_the_proxy() {
+    let server = server();
+    // The proxy port is closed; only bypassing it can succeed.
+    gljob(&server)
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("GLJOB_RETRIES", "0")
+        .arg("job")
+        .run()
+        .code(7);
+    gljob(&server)
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("NO_PROXY", "localhost,127.0.0.1")
+        .arg("job")
+        .run()
+        .success();
+}
