@@ -20,7 +20,7 @@ use crate::error::{Failure, Kind, fail};
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 /// Paths to remove if the watcher has to end the process itself.
 static CLEANUP: Mutex<Vec<(PathBuf, Vec<PathBuf>)>> = Mutex::new(Vec::new());
-const GRACE: Duration = Duration::from_secs(3);
+const GRACE: Duration = Duration::from_secs(2);
 
 /// Starts handling SIGINT and SIGTERM. Without it (job, agents) the default applies: the
 /// process ends at once, having nothing to clean up.

@@ -685,3 +685,51 @@ fn usage_errors_for_fetch() {
         .code(3)
         .stderr_has(&["CI_PROJECT_ID", "--project"]);
 }
+
+#[test]
+fn a_commit_that_fails_half_way_is_rolled_back() {
+    // Preflight finds no conflict, but moving the immutable file aside fails after other
+    // entries are already in place: the journal must undo them.
+    let server = server();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[
+            file("a/new.txt", b"new", 0o644),
+            file("b.txt", b"new b", 0o644),
+            file("z/locked", b"new z", 0o644),
+        ]),
+    );
+    let mut g = gljob(&server);
+    let d = g.dir().to_path_buf();
+    std::fs::write(d.join("b.txt"), "old b").unwrap();
+    std::fs::create_dir(d.join("z")).unwrap();
+    std::fs::write(d.join("z/locked"), "old z").unwrap();
+    let immutable = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(d.join("z/locked"))
+        .status();
+    if !immutable.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to run this test: chattr +i failed"
+        );
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    }
+    let before = snapshot(&d);
+    let run = g.args(&["fetch", "--ref", "main", "--job", "build"]).run();
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(d.join("z/locked"))
+        .status();
+    run.code(9).stderr_has(&["z/locked"]);
+    assert_eq!(
+        snapshot(&d),
+        before,
+        "a/ and b.txt were put back as they were"
+    );
+    assert_no_temp(&d);
+}

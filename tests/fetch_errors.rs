@@ -162,3 +162,67 @@ fn an_unknown_job_id_and_a_job_without_artifacts() {
         &["has no artifacts archive"],
     );
 }
+
+#[test]
+fn a_public_project_is_readable_without_being_on_the_allowlist() {
+    let server = server();
+    let mut g = gljob(&server);
+    g.args(&[
+        "fetch",
+        "--project",
+        "other/public",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+    ])
+    .run()
+    .success();
+    assert!(g.dir().join("dist/app").is_file());
+}
+
+#[test]
+fn an_expired_but_present_archive_is_still_served_by_job_id() {
+    let server = server();
+    let id = publish(
+        &server,
+        1,
+        "main",
+        "old",
+        one_file("old.txt", b"still here"),
+    );
+    server.world().job_mut(id).unwrap().expired = true;
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--job-id", &id.to_string()])
+        .run()
+        .success();
+    assert!(g.dir().join("old.txt").is_file());
+    // The single-file route does not serve expired archives.
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    g.args(&[
+        "fetch",
+        "--job-id",
+        &id.to_string(),
+        "--file",
+        "old.txt",
+        "-o",
+        "x",
+    ])
+    .run()
+    .code(6)
+    .stderr_has(&["no artifacts archive"]);
+    assert_eq!(snapshot(g.dir()), before);
+}
+
+#[test]
+fn a_rate_limited_download_waits_and_succeeds() {
+    let server = server();
+    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    server.inject(fake_gitlab::Fault::rate_limited("/download", "1"));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert!(g.dir().join("x").is_file());
+}

@@ -10,4 +10,5 @@ mod fetch;
 mod fetch_errors;
 mod job;
 mod large;
+mod signals;
 mod transport;

@@ -113,6 +113,25 @@ impl Gljob {
     /// Runs gljob and checks that no secret appears in stdout or stderr.
     pub fn run(&mut self) -> Run {
         let out = self.cmd.output().expect("gljob runs");
+        self.finish(out)
+    }
+
+    /// Starts gljob without waiting, for tests that act on it while it runs (signals).
+    pub fn spawn(&mut self) -> std::process::Child {
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gljob starts")
+    }
+
+    /// Waits for a spawned gljob and checks its output like [`Gljob::run`].
+    pub fn wait(&mut self, child: std::process::Child) -> Run {
+        let out = child.wait_with_output().expect("gljob ends");
+        self.finish(out)
+    }
+
+    fn finish(&self, out: std::process::Output) -> Run {
         let run = Run {
             code: out.status.code(),
             stdout: out.stdout,

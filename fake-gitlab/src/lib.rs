@@ -367,6 +367,28 @@ impl Server {
         lock(&self.shared.log).clone()
     }
 
+    /// Blocks until a logged request satisfies `pred` (or `timeout` passes) and returns it.
+    /// Lets a test act at a known point of a client's run (say, send a signal once the
+    /// download has started) without sleeping.
+    pub fn wait_for_request(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&LoggedRequest) -> bool,
+    ) -> Option<LoggedRequest> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut log = lock(&self.shared.log);
+        loop {
+            if let Some(found) = log.iter().find(|r| pred(r)) {
+                return Some(found.clone());
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            log = match self.shared.logged.wait_timeout(log, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
     /// Forgets the requests logged so far.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();

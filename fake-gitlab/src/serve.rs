@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub storage_base: String,
     pub world: Mutex<World>,
     pub log: Mutex<Vec<LoggedRequest>>,
+    /// Notified on every logged request, for [`crate::Server::wait_for_request`].
+    pub logged: Condvar,
     pub faults: Mutex<VecDeque<Fault>>,
     /// Presigned-URL signatures minted so far.
     pub signatures: Mutex<HashMap<String, Signature>>,
@@ -62,6 +64,7 @@ impl Shared {
             storage_base,
             world: Mutex::new(World::demo()),
             log: Mutex::new(Vec::new()),
+            logged: Condvar::new(),
             faults: Mutex::new(VecDeque::new()),
             signatures: Mutex::new(HashMap::new()),
             started: SystemTime::now(),
@@ -324,6 +327,7 @@ fn log_request(shared: &Shared, origin: Origin, req: &Request) {
         headers: req.headers.clone(),
         at: req.at,
     });
+    shared.logged.notify_all();
 }
 
 /// One line per request on stderr (the binary turns this on), secrets in the query redacted.

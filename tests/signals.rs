@@ -1,0 +1,93 @@
+//! SIGINT and SIGTERM during a fetch: exit 130 / 143, the destination as it was, no
+//! temporary files. The tests act once the fake has seen the download request, never after
+//! a sleep.
+
+use std::process::Command;
+use std::time::Duration;
+
+use fake_gitlab::zips::sample;
+use fake_gitlab::{Fault, FaultKind};
+
+use crate::util::{assert_no_temp, gljob, publish, server, snapshot};
+
+fn kill(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_while_the_download_stalls_cleans_up_and_exits_143() {
+    let server = server();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let archive =
+        fake_gitlab::zips::build(&[fake_gitlab::zips::Entry::file("d.bin", &data, 0o644).stored()]);
+    publish(&server, 1, "main", "build", archive);
+    // Some bytes arrive (the staging archive exists), then the server goes quiet.
+    server.inject(Fault::new(
+        "/download",
+        FaultKind::StallAfter(100_000, Duration::from_secs(30)),
+    ));
+    let mut g = gljob(&server);
+    std::fs::create_dir(g.dir().join("out")).unwrap();
+    std::fs::write(g.dir().join("out/mine"), "keep").unwrap();
+    let before = snapshot(g.dir());
+    let child = g
+        .args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .spawn();
+    server
+        .wait_for_request(Duration::from_secs(10), |r| r.path.contains("/download"))
+        .expect("gljob asked for the archive");
+    kill(&child, "-TERM");
+    let run = g.wait(child);
+    run.code(143).stderr_has(&["SIGTERM"]);
+    assert_eq!(snapshot(g.dir()), before);
+    assert_no_temp(g.dir());
+}
+
+#[test]
+fn sigint_before_the_answer_cleans_up_and_exits_130() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    server.inject(Fault::new(
+        "/download",
+        FaultKind::Delay(Duration::from_millis(500)),
+    ));
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    let child = g
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--dest", "new/dir",
+        ])
+        .spawn();
+    server
+        .wait_for_request(Duration::from_secs(10), |r| r.path.contains("/download"))
+        .expect("gljob asked for the archive");
+    kill(&child, "-INT");
+    let run = g.wait(child);
+    run.code(130).stderr_has(&["SIGINT"]);
+    assert_eq!(
+        snapshot(g.dir()),
+        before,
+        "the created destination is gone again"
+    );
+    assert_no_temp(g.dir());
+}
+
+#[test]
+fn a_stale_staging_directory_of_a_killed_run_is_removed() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    // What a SIGKILLed run leaves: a staging directory whose process is gone.
+    let stale = g.dir().join(".gljob-staging-999999999-1");
+    std::fs::create_dir_all(stale.join("tree/dist")).unwrap();
+    std::fs::write(stale.join("artifacts.zip"), "partial").unwrap();
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert!(!stale.exists());
+    assert_no_temp(g.dir());
+}
