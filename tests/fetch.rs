@@ -733,3 +733,46 @@ fn a_commit_that_fails_half_way_is_rolled_back() {
     );
     assert_no_temp(&d);
 }
+
+#[test]
+fn modification_times_are_kept() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    let mtime = std::fs::metadata(g.dir().join("dist/app"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    // The sample's entries are dated 2025-01-02 03:04:06 UTC.
+    assert_eq!(
+        mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        1_735_787_046
+    );
+}
+
+#[test]
+fn a_server_error_from_object_storage_is_retried() {
+    let server = server_with(Config {
+        object_storage: true,
+        ..Config::default()
+    });
+    publish(&server, 1, "main", "build", sample());
+    server.inject(Fault::status("/artifacts/", 503).on_storage());
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert!(g.dir().join("dist/app").is_file());
+    let storage = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.origin == Origin::Storage)
+        .count();
+    assert_eq!(storage, 2);
+}

@@ -240,3 +240,29 @@ fn no_proxy_bypasses_the_proxy() {
         .run()
         .success();
 }
+
+#[test]
+fn rate_limit_reset_is_honoured_without_retry_after() {
+    let server = server();
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    server.inject(Fault::new(
+        "/job",
+        FaultKind::Status {
+            code: 429,
+            headers: vec![("RateLimit-Reset".into(), reset.to_string())],
+            body: "Retry later\n".into(),
+        },
+    ));
+    gljob(&server).arg("job").run().success();
+    let log = api_requests(&server);
+    assert_eq!(log.len(), 2);
+    let waited = log[1].at.duration_since(log[0].at);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "retried after {waited:?}, before RateLimit-Reset"
+    );
+}
