@@ -1,44 +1,22 @@
 //! The archive rules: which zip entries gljob will write, decided before it writes any.
 //!
-//! [`plan`] reads the central directory and returns the entries to extract, or refuses the
-//! whole archive (exit 8). The rules copy gitlab-runner's fastzip extractor and tighten it
-//! (gitlab-api.md §6): names must be relative, normalised UTF-8 paths without `..`,
-//! backslashes, drive letters or NUL; no duplicates after normalisation; no entry below a
-//! symlink entry; symlink targets must resolve inside the destination without passing through
-//! another symlink; local headers must agree with the central directory and no two entries
-//! may share bytes (the non-recursive zip bomb); totals stay within [`Limits`]. Modes keep
-//! their permission bits and lose setuid, setgid and sticky.
+//! [`plan`] streams the central directory once and refuses the whole archive (exit 8) on
+//! the first hostile or corrupt entry; extraction then streams it again. Nothing per entry is
+//! kept but a path hash and an offset, so memory stays flat for archives of any size. The
+//! rules copy gitlab-runner's fastzip extractor and tighten it (gitlab-api.md §6): names
+//! must be relative, normalised UTF-8 paths without `..`, backslashes, drive letters or NUL;
+//! no duplicates after normalisation; no entry below a file or symlink entry; symlink
+//! targets must resolve inside the destination without passing through another symlink; no
+//! two entries may share bytes (the non-recursive zip bomb); only Stored and Deflate, no
+//! encryption; totals stay within [`Limits`]. Modes keep their permission bits and lose
+//! setuid, setgid and sticky.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::io::Read;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use zip::ZipArchive;
-use zip::read::ZipFileEntry;
 
 use crate::error::{Failure, Kind, fail};
-
-/// What an entry becomes on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Dir,
-    Symlink(String),
-}
-
-/// One entry to extract, with a normalised path (`a/b/c`, no trailing slash).
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Index in the archive; `None` for parent directories the archive only implies.
-    pub index: Option<usize>,
-    pub path: String,
-    pub kind: EntryKind,
-    /// Permission bits only (`& 0o777`).
-    pub mode: u32,
-    /// Declared uncompressed size; extraction verifies it.
-    pub size: u64,
-    pub mtime: Option<SystemTime>,
-}
+use crate::zipfmt::{self, Central, Directory, Source, Type};
 
 /// Bounds that stop zip bombs, overridable by flags.
 #[derive(Debug, Clone, Copy)]
@@ -70,105 +48,217 @@ pub const RESERVED_PREFIX: &str = ".gljob-staging-";
 
 const MAX_LINK_TARGET: u64 = 4096;
 
-/// Reads the central directory of `archive` and returns the entries to write (all of them,
-/// or those `keep` accepts plus their parent directories), sorted by path so parents come
-/// first. Any hostile or corrupt entry refuses the whole archive with exit 8.
-pub fn plan<R: Read + std::io::Seek>(
-    archive: &mut ZipArchive<R>,
-    archive_len: u64,
+/// What [`plan`] found: enough to extract, nothing per entry but offsets.
+pub struct Plan {
+    pub dir: Directory,
+    /// Selected entries that are files or symlinks, and their declared bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// Targets of the selected symlinks, by normalised path.
+    pub links: HashMap<String, String>,
+    /// Every entry's local-header offset, sorted, then the directory's start: the end of
+    /// each entry's bytes is the next offset.
+    pub bounds: Vec<u64>,
+    /// A few entry names, for messages.
+    pub examples: Vec<String>,
+}
+
+impl Plan {
+    /// Where the bytes of the entry at `offset` must end.
+    pub fn limit(&self, offset: u64) -> u64 {
+        let next = self.bounds.partition_point(|&o| o <= offset);
+        self.bounds.get(next).copied().unwrap_or(self.dir.start)
+    }
+}
+
+/// A normalised entry path and its type; `None` for entries that name the destination
+/// itself (`./`). Extraction calls it again instead of keeping the plan's results.
+pub fn judge(c: &Central) -> Result<Option<(String, Type)>, Failure> {
+    let shown = String::from_utf8_lossy(&c.name).into_owned();
+    let path = normalise(&c.name).map_err(|why| refuse(format!("entry {shown:?} {why}")))?;
+    if path.is_empty() {
+        return Ok(None);
+    }
+    if c.encrypted() {
+        return Err(refuse(format!("entry {shown:?} is encrypted"))
+            .hint("gljob cannot decrypt artifacts; GitLab never encrypts them"));
+    }
+    if !matches!(c.method, 0 | 8) {
+        return Err(refuse(format!(
+            "entry {shown:?} uses compression method {}, which gitlab-runner never writes",
+            c.method
+        )));
+    }
+    Ok(Some((path, c.kind())))
+}
+
+/// The permission bits to give an entry: its own, without setuid, setgid and sticky.
+pub fn mode(c: &Central) -> u32 {
+    match c.mode {
+        Some(m) if m & 0o777 != 0 => m & 0o777,
+        _ if c.kind() == Type::Dir => 0o755,
+        _ => 0o644,
+    }
+}
+
+/// Checks every entry of the archive in `source` and plans the extraction of those `keep`
+/// accepts. Any hostile or corrupt entry refuses the whole archive with exit 8.
+pub fn plan<S: Source + ?Sized>(
+    source: &S,
     limits: &Limits,
     keep: &dyn Fn(&str) -> bool,
-) -> Result<Vec<Entry>, Failure> {
-    if archive.len() as u64 > limits.max_entries {
+) -> Result<Plan, Failure> {
+    let dir = zipfmt::find_directory(source)
+        .map_err(|why| refuse(format!("it is not a readable zip archive: {why}")))?;
+    if dir.entries > limits.max_entries {
         return Err(limit_failure(
             format!(
                 "{} entries, more than the limit of {}",
-                archive.len(),
-                limits.max_entries
+                dir.entries, limits.max_entries
             ),
             "--max-entries",
         ));
     }
-    archive.validate_header_consistency().map_err(|e| {
-        refuse(format!("its headers are inconsistent: {e}"))
-            .detail("duplicate names, a local header that disagrees with the central directory, or entries sharing bytes (a zip bomb)")
-    })?;
+    let hasher = RandomState::new();
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut leaves: HashMap<u64, Type> = HashMap::new(); // files and symlinks
+    let mut parents: HashSet<u64> = HashSet::new();
+    let mut link_paths: HashSet<String> = HashSet::new();
+    let mut selected_links: Vec<(String, Central)> = Vec::new();
+    let mut spans: Vec<(u64, u64)> = Vec::with_capacity(dir.entries.min(1 << 20) as usize);
+    let mut plan = Plan {
+        dir,
+        files: 0,
+        bytes: 0,
+        links: HashMap::new(),
+        bounds: Vec::new(),
+        examples: Vec::new(),
+    };
 
-    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut total: u64 = 0;
-    for index in 0..archive.len() {
-        let meta = archive.metadata();
-        let raw = meta
-            .entry(index)
-            .map_err(|e| refuse(format!("entry {index} is unreadable: {e}")))?;
-        let shown = String::from_utf8_lossy(raw.name_raw()).into_owned();
-        let path =
-            normalise(raw.name_raw()).map_err(|why| refuse(format!("entry {shown:?} {why}")))?;
-        if path.is_empty() {
-            continue; // "./" names the destination itself
+    for c in zipfmt::entries(source, dir) {
+        let c = c.map_err(|why| refuse(format!("its central directory is corrupt: {why}")))?;
+        spans.push((
+            c.offset,
+            c.offset
+                .saturating_add(30 + c.name.len() as u64)
+                .saturating_add(c.compressed),
+        ));
+        let Some((path, kind)) = judge(&c)? else {
+            continue;
+        };
+        if plan.examples.len() < 8 {
+            plan.examples.push(crate::output::clean(&path));
         }
-        if raw.encrypted() {
-            return Err(refuse(format!("entry {shown:?} is encrypted"))
-                .hint("gljob cannot decrypt artifacts; GitLab never encrypts them"));
-        }
-        let method = raw.compression();
-        if !matches!(
-            method,
-            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
-        ) {
+        if !seen.insert(hasher.hash_one(&path)) {
             return Err(refuse(format!(
-                "entry {shown:?} uses compression {method}, which gitlab-runner never writes"
+                "the name {path:?} occurs twice (duplicate entries, possibly after normalising)"
             )));
         }
-        let kind = if raw.is_symlink() {
-            EntryKind::Symlink(String::new()) // the target is read below, once all names are known
-        } else if raw.is_dir() {
-            EntryKind::Dir
-        } else {
-            EntryKind::File
-        };
-        let mode = raw
-            .unix_mode()
-            .map(|m| m & 0o777)
-            .unwrap_or(if kind == EntryKind::Dir { 0o755 } else { 0o644 });
-        total = total.saturating_add(raw.size());
-        let entry = Entry {
-            index: Some(index),
-            path: path.clone(),
-            kind,
-            mode,
-            size: raw.size(),
-            mtime: mtime(&raw),
-        };
-        if entries.insert(path.clone(), entry).is_some() {
-            return Err(refuse(format!(
-                "the name {path:?} occurs twice (after normalising {shown:?})"
-            )));
+        for (i, _) in path.match_indices('/') {
+            parents.insert(hasher.hash_one(&path[..i]));
+        }
+        if kind != Type::Dir {
+            leaves.insert(hasher.hash_one(&path), kind);
+        }
+        if kind == Type::Symlink {
+            link_paths.insert(path.clone());
+        }
+        if keep(&path) && kind != Type::Dir {
+            plan.files += 1;
+            plan.bytes = plan.bytes.saturating_add(c.size);
+            if kind == Type::Symlink {
+                selected_links.push((path, c));
+            }
         }
     }
 
-    if total > limits.max_bytes {
+    // A path that is a file or symlink and also the parent of another entry.
+    if let Some(kind) = parents.iter().find_map(|p| leaves.get(p)) {
+        let what = if *kind == Type::Symlink {
+            "lies below the symlink entry"
+        } else {
+            "has a parent that is both a file and a directory"
+        };
+        let culprit = find_below_leaf(source, dir, &hasher, &leaves).unwrap_or_default();
+        return Err(refuse(format!("entry {culprit:?} {what}")));
+    }
+
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        if pair[0].1 > pair[1].0 {
+            return Err(refuse(
+                "two entries share bytes (an overlapping zip bomb, or a corrupt directory)"
+                    .to_string(),
+            ));
+        }
+    }
+    if spans.last().is_some_and(|s| s.1 > dir.start) {
+        return Err(refuse(
+            "an entry runs into the central directory".to_string(),
+        ));
+    }
+    plan.bounds = spans.into_iter().map(|(start, _)| start).collect();
+
+    if plan.bytes > limits.max_bytes {
         return Err(limit_failure(
             format!(
-                "{total} bytes unpacked, more than the limit of {}",
-                limits.max_bytes
+                "{} bytes unpacked, more than the limit of {}",
+                plan.bytes, limits.max_bytes
             ),
             "--max-bytes",
         ));
     }
-    if total > RATIO_FLOOR && total / archive_len.max(1) > limits.max_ratio {
+    if plan.bytes > RATIO_FLOOR && plan.bytes / source.len().max(1) > limits.max_ratio {
         return Err(limit_failure(
             format!(
-                "{total} bytes unpacked from {archive_len}, a ratio over the limit of {}",
+                "{} bytes unpacked from {}, a ratio over the limit of {}",
+                plan.bytes,
+                source.len(),
                 limits.max_ratio
             ),
             "--max-ratio",
         ));
     }
 
-    check_tree(&entries)?;
-    read_link_targets(archive, &mut entries)?;
-    Ok(select(entries, keep))
+    for (path, c) in selected_links {
+        let target =
+            read_link(source, &c).map_err(|why| refuse(format!("the symlink {path:?} {why}")))?;
+        check_link(&path, &target, &link_paths)
+            .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
+        plan.links.insert(path, target);
+    }
+    Ok(plan)
+}
+
+/// Names an entry below a file or symlink entry (a second pass, only to explain a refusal).
+fn find_below_leaf<S: Source + ?Sized>(
+    source: &S,
+    dir: Directory,
+    hasher: &RandomState,
+    leaves: &HashMap<u64, Type>,
+) -> Option<String> {
+    zipfmt::entries(source, dir)
+        .filter_map(Result::ok)
+        .find_map(|c| {
+            let path = normalise(&c.name).ok()?;
+            let below = path
+                .match_indices('/')
+                .any(|(i, _)| leaves.contains_key(&hasher.hash_one(&path[..i])));
+            below.then_some(path)
+        })
+}
+
+/// A symlink's target: its (small) data, as UTF-8.
+fn read_link<S: Source + ?Sized>(source: &S, c: &Central) -> Result<String, String> {
+    if c.size > MAX_LINK_TARGET {
+        return Err("has an overlong target".into());
+    }
+    let start = zipfmt::data_start(source, c)?;
+    let mut target = Vec::new();
+    zipfmt::open(source, c, start)?
+        .read_to_end(&mut target)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    String::from_utf8(target).map_err(|_| "has a target that is not UTF-8".into())
 }
 
 /// Normalises a raw zip name into `a/b/c`, or says why it is refused.
@@ -203,62 +293,6 @@ pub fn normalise(raw: &[u8]) -> Result<String, &'static str> {
     Ok(parts.join("/"))
 }
 
-/// Every entry's parents must be directories: not files, not symlinks (writing below a
-/// symlink entry is how symlink-then-write attacks escape).
-fn check_tree(entries: &BTreeMap<String, Entry>) -> Result<(), Failure> {
-    for path in entries.keys() {
-        for (i, _) in path.match_indices('/') {
-            let parent = &path[..i];
-            match entries.get(parent).map(|e| &e.kind) {
-                Some(EntryKind::Symlink(_)) => {
-                    return Err(refuse(format!(
-                        "entry {path:?} lies below the symlink entry {parent:?}"
-                    )));
-                }
-                Some(EntryKind::File) => {
-                    return Err(refuse(format!(
-                        "{parent:?} is both a file and a directory (for {path:?})"
-                    )));
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads each symlink's target and checks that it stays inside the destination.
-fn read_link_targets<R: Read + std::io::Seek>(
-    archive: &mut ZipArchive<R>,
-    entries: &mut BTreeMap<String, Entry>,
-) -> Result<(), Failure> {
-    let links: HashSet<String> = entries
-        .values()
-        .filter(|e| matches!(e.kind, EntryKind::Symlink(_)))
-        .map(|e| e.path.clone())
-        .collect();
-    for path in &links {
-        let Some(entry) = entries.get_mut(path) else {
-            continue;
-        };
-        let index = entry.index.unwrap_or_default();
-        let mut target = Vec::new();
-        archive
-            .by_index(index)
-            .and_then(|f| Ok(f.take(MAX_LINK_TARGET + 1).read_to_end(&mut target)?))
-            .map_err(|e| refuse(format!("the symlink {path:?} cannot be read: {e}")))?;
-        let target = String::from_utf8(target).map_err(|_| {
-            refuse(format!(
-                "the symlink {path:?} has a target that is not UTF-8"
-            ))
-        })?;
-        check_link(path, &target, &links)
-            .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
-        entry.kind = EntryKind::Symlink(target);
-    }
-    Ok(())
-}
-
 /// Resolves `target` from the link's directory, lexically, and refuses it if it leaves the
 /// destination or passes through another symlink of the archive (a chain could escape where
 /// each link alone does not).
@@ -289,55 +323,6 @@ pub fn check_link(path: &str, target: &str, links: &HashSet<String>) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Keeps the entries `keep` accepts, plus the directories above them, adding the parent
-/// directories the archive only implies.
-fn select(entries: BTreeMap<String, Entry>, keep: &dyn Fn(&str) -> bool) -> Vec<Entry> {
-    let mut chosen: BTreeMap<String, Entry> = BTreeMap::new();
-    for (path, entry) in &entries {
-        if !keep(path) {
-            continue;
-        }
-        for (i, _) in path.match_indices('/') {
-            let parent = &path[..i];
-            chosen.entry(parent.to_string()).or_insert_with(|| {
-                entries.get(parent).cloned().unwrap_or(Entry {
-                    index: None,
-                    path: parent.to_string(),
-                    kind: EntryKind::Dir,
-                    mode: 0o755,
-                    size: 0,
-                    mtime: None,
-                })
-            });
-        }
-        chosen.insert(path.clone(), entry.clone());
-    }
-    chosen.into_values().collect()
-}
-
-/// The entry's DOS modification time, read as UTC. Extraction prefers the extended
-/// timestamp (what gitlab-runner writes) when the entry has one: see [`extended_mtime`].
-fn mtime(entry: &ZipFileEntry) -> Option<SystemTime> {
-    let dt = entry.last_modified()?;
-    let days =
-        crate::transport::days_from_civil(dt.year().into(), dt.month().into(), dt.day().into())?;
-    let secs = days * 86400
-        + u64::from(dt.hour()) * 3600
-        + u64::from(dt.minute()) * 60
-        + u64::from(dt.second());
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// The extended-timestamp extra field's modification time (Unix seconds, UTC).
-pub fn extended_mtime<R: Read>(file: &zip::read::ZipFile<'_, R>) -> Option<SystemTime> {
-    file.extra_data_fields().find_map(|field| match field {
-        zip::extra_fields::ExtraField::ExtendedTimestamp(ts) => ts
-            .mod_time()
-            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs.into())),
-        _ => None,
-    })
 }
 
 fn refuse(why: String) -> Failure {
@@ -393,25 +378,5 @@ mod tests {
         let links: HashSet<String> = ["x/y".to_string()].into();
         // x/y -> .. is fine alone, but z -> x/y/.. goes through it.
         assert!(check_link("z", "x/y/..", &links).is_err());
-    }
-
-    #[test]
-    fn selection_adds_implied_parents() {
-        let file = |p: &str| Entry {
-            index: Some(0),
-            path: p.into(),
-            kind: EntryKind::File,
-            mode: 0o644,
-            size: 1,
-            mtime: None,
-        };
-        let entries: BTreeMap<String, Entry> = [file("a/b/c.xml"), file("a/d.txt")]
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
-        let chosen = select(entries, &|p: &str| p.ends_with(".xml"));
-        let paths: Vec<&str> = chosen.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["a", "a/b", "a/b/c.xml"]);
-        assert_eq!(chosen[0].kind, EntryKind::Dir);
     }
 }

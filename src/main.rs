@@ -17,6 +17,7 @@ mod output;
 mod progress;
 mod signals;
 mod transport;
+mod zipfmt;
 
 use std::process::ExitCode;
 

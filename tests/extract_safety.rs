@@ -202,7 +202,7 @@ fn a_crc_mismatch() {
 fn a_size_that_lies() {
     let mut entry = RawEntry::file("a.txt", b"hello world");
     entry.size_override = Some(5);
-    refused(raw_zip(&[entry]), &[], &["larger than its declared"]);
+    refused(raw_zip(&[entry]), &[], &["more than its declared"]);
 }
 
 #[test]
