@@ -54,8 +54,8 @@ pub struct Plan {
     /// Selected entries that are files or symlinks, and their declared bytes.
     pub files: u64,
     pub bytes: u64,
-    /// Targets of the selected symlinks, by normalised path.
-    pub links: HashMap<String, String>,
+    /// Every symlink entry's path: a link target may not pass through any of them.
+    pub links: HashSet<String>,
     /// Every entry's local-header offset, sorted, then the directory's start: the end of
     /// each entry's bytes is the next offset.
     pub bounds: Vec<u64>,
@@ -123,14 +123,12 @@ pub fn plan<S: Source + ?Sized>(
     let mut seen: HashSet<u64> = HashSet::new();
     let mut leaves: HashMap<u64, Type> = HashMap::new(); // files and symlinks
     let mut parents: HashSet<u64> = HashSet::new();
-    let mut link_paths: HashSet<String> = HashSet::new();
-    let mut selected_links: Vec<(String, Central)> = Vec::new();
     let mut spans: Vec<(u64, u64)> = Vec::with_capacity(dir.entries.min(1 << 20) as usize);
     let mut plan = Plan {
         dir,
         files: 0,
         bytes: 0,
-        links: HashMap::new(),
+        links: HashSet::new(),
         bounds: Vec::new(),
         examples: Vec::new(),
     };
@@ -160,15 +158,17 @@ pub fn plan<S: Source + ?Sized>(
         if kind != Type::Dir {
             leaves.insert(hasher.hash_one(&path), kind);
         }
-        if kind == Type::Symlink {
-            link_paths.insert(path.clone());
-        }
         if keep(&path) && kind != Type::Dir {
             plan.files += 1;
             plan.bytes = plan.bytes.saturating_add(c.size);
-            if kind == Type::Symlink {
-                selected_links.push((path, c));
+        }
+        if kind == Type::Symlink {
+            if c.size > MAX_LINK_TARGET {
+                return Err(refuse(format!(
+                    "the symlink {path:?} has an overlong target"
+                )));
             }
+            plan.links.insert(path);
         }
     }
 
@@ -220,14 +220,28 @@ pub fn plan<S: Source + ?Sized>(
         ));
     }
 
-    for (path, c) in selected_links {
-        let target =
-            read_link(source, &c).map_err(|why| refuse(format!("the symlink {path:?} {why}")))?;
-        check_link(&path, &target, &link_paths)
-            .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
-        plan.links.insert(path, target);
-    }
     Ok(plan)
+}
+
+/// The byte ranges (local header to the next entry) of the non-directory entries `keep`
+/// accepts, sorted: what to download for `--path`.
+pub fn ranges<S: Source + ?Sized>(
+    source: &S,
+    plan: &Plan,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(u64, u64)>, Failure> {
+    let mut ranges = Vec::new();
+    for c in zipfmt::entries(source, plan.dir) {
+        let c = c.map_err(|why| refuse(format!("its central directory is corrupt: {why}")))?;
+        if let Some((path, kind)) = judge(&c)?
+            && kind != Type::Dir
+            && keep(&path)
+        {
+            ranges.push((c.offset, plan.limit(c.offset)));
+        }
+    }
+    ranges.sort_unstable();
+    Ok(ranges)
 }
 
 /// Names an entry below a file or symlink entry (a second pass, only to explain a refusal).
@@ -248,17 +262,30 @@ fn find_below_leaf<S: Source + ?Sized>(
         })
 }
 
-/// A symlink's target: its (small) data, as UTF-8.
-fn read_link<S: Source + ?Sized>(source: &S, c: &Central) -> Result<String, String> {
-    if c.size > MAX_LINK_TARGET {
-        return Err("has an overlong target".into());
-    }
-    let start = zipfmt::data_start(source, c)?;
+/// A symlink entry's target, read from its (small) data and checked: it must stay inside
+/// the destination and not pass through another symlink entry. Read when the entry is
+/// unpacked, so that planning needs nothing but the central directory.
+pub fn link_target<S: Source + ?Sized>(
+    source: &S,
+    c: &Central,
+    path: &str,
+    plan: &Plan,
+) -> Result<String, Failure> {
+    let unreadable = |why: String| refuse(format!("the symlink {path:?}: {why}"));
+    let start = zipfmt::data_start(source, c).map_err(unreadable)?;
     let mut target = Vec::new();
-    zipfmt::open(source, c, start)?
+    zipfmt::open(source, c, start)
+        .map_err(unreadable)?
         .read_to_end(&mut target)
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    String::from_utf8(target).map_err(|_| "has a target that is not UTF-8".into())
+        .map_err(|e| unreadable(e.to_string()))?;
+    let target = String::from_utf8(target).map_err(|_| {
+        refuse(format!(
+            "the symlink {path:?} has a target that is not UTF-8"
+        ))
+    })?;
+    check_link(path, &target, &plan.links)
+        .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
+    Ok(target)
 }
 
 /// Normalises a raw zip name into `a/b/c`, or says why it is refused.

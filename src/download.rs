@@ -1,15 +1,28 @@
-//! Streams an artifact archive to a file: constant memory, length verified, resumed with
-//! `Range` after an interruption.
+//! Fetching an artifact archive: in pieces, with HTTP Range, into a sparse temporary file
+//! that readers can use while it fills.
 //!
-//! Each attempt starts at the API URL, so GitLab hands out a fresh object-storage redirect
-//! (presigned URLs expire). A resume sends `Range: bytes=N-` with `If-Range` when the first
-//! answer had a strong ETag or a Last-Modified date; a `206` whose range starts at N is
-//! appended, a `200` starts over. Failures are retried while the download makes progress,
-//! and given up after `GLJOB_RETRIES` attempts in a row that brought no new bytes.
+//! [`Remote::open`] asks for the archive's tail (`Range: bytes=-N`), where the zip end
+//! records and usually the central directory are, so gljob can plan before the bulk
+//! arrives. Then:
+//! - a full fetch downloads the rest on one thread while the unpacking workers read each
+//!   entry as soon as its bytes are there ([`Source::read_at`] waits), so download and
+//!   extraction overlap instead of adding up;
+//! - `--path` fetches only the byte ranges of the selected entries, and `--list` nothing
+//!   but the directory.
+//!
+//! Every request starts at the API URL, so an expired object-storage link is replaced by a
+//! fresh redirect. A broken response is resumed from the last byte received, with
+//! `If-Range` when the first answer had a strong ETag or a Last-Modified date; failures are
+//! retried while they make progress, and given up after `GLJOB_RETRIES` attempts in a row
+//! that brought nothing. A server that ignores Range answers `200` with the whole archive,
+//! which is taken as such: gljob then works like download-then-extract.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use anyhow::Result;
 use ureq::Body;
@@ -20,122 +33,362 @@ use crate::extract::fs_failure;
 use crate::progress::Progress;
 use crate::signals;
 use crate::transport::{Transport, backoff, redact};
+use crate::zipfmt::{self, Source};
 
-/// What a finished download brought.
-pub struct Downloaded {
-    pub bytes: u64,
+/// Ranges closer than this are fetched as one: a request costs more than the gap.
+const COALESCE_GAP: u64 = 256 * 1024;
+const CHUNK: usize = 256 * 1024;
+
+/// An archive on the server, mirrored into a sparse local file as its ranges arrive.
+pub struct Remote<'a> {
+    transport: &'a Transport,
+    url: String,
+    file: File,
+    len: u64,
+    /// A strong ETag or Last-Modified date, for `If-Range`.
+    validator: Option<String>,
+    state: Mutex<Arrived>,
+    changed: Condvar,
+    received: AtomicU64,
 }
 
-/// Downloads `url` into a new file at `path`.
-pub fn to_file(
-    transport: &Transport,
-    url: &str,
-    path: &Path,
-    progress: &mut Progress,
-) -> Result<Downloaded> {
-    let file = File::create_new(path)
-        .map_err(|e| fs_failure("cannot create the temporary archive", path, e))?;
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    let mut have: u64 = 0;
-    let mut total: Option<u64> = None;
-    let mut validator: Option<String> = None;
-    let mut fruitless: u32 = 0;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        signals::check()?;
-        let range = format!("bytes={have}-");
-        let mut headers: Vec<(&str, &str)> = Vec::new();
-        if have > 0 {
-            headers.push(("Range", &range));
-            if let Some(v) = &validator {
-                headers.push(("If-Range", v));
+/// Which byte ranges of the file hold the archive's bytes, and whether more are coming.
+#[derive(Default)]
+struct Arrived {
+    /// Sorted, disjoint, merged.
+    ranges: Vec<(u64, u64)>,
+    /// A background fetch is running: readers wait for bytes instead of failing.
+    filling: bool,
+    /// The background fetch failed (readers stop waiting) or was cancelled.
+    stopped: Option<String>,
+}
+
+impl Arrived {
+    fn add(&mut self, start: u64, end: u64) {
+        self.ranges.push((start, end));
+        self.ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.ranges.len());
+        for &(s, e) in &self.ranges {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
             }
         }
-        let response = transport.get(url, &headers)?;
-        let start = match response.status().as_u16() {
-            206 => content_range_start(&response).unwrap_or(u64::MAX),
-            200 => 0,
-            other => return Err(unexpected(url, other, "an archive").into()),
-        };
-        if start != have {
-            // A 200 (Range ignored or the archive changed) or an unexpected range: start over.
-            out.flush()
-                .map_err(|e| fs_failure("cannot write", path, e))?;
-            out.get_mut()
-                .set_len(0)
-                .map_err(|e| fs_failure("cannot truncate", path, e))?;
-            out.get_mut()
-                .seek(SeekFrom::Start(0))
-                .map_err(|e| fs_failure("cannot seek", path, e))?;
-            have = 0;
-        }
-        check_content_type(url, &response)?;
-        if have == 0 {
-            total = response.body().content_length();
-            validator = validator_of(&response);
-        }
-        let before = have;
-        let mut reader = response.into_body().into_reader();
-        let outcome = loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    out.write_all(&buf[..n])
-                        .map_err(|e| fs_failure("cannot write the temporary archive", path, e))?;
-                    have += n as u64;
-                    progress.update(have, total);
-                    signals::check()?;
-                }
-                Err(e) => break Err(e),
-            }
-        };
-        let complete = outcome.is_ok() && total.is_none_or(|t| have >= t);
-        if let Some(t) = total.filter(|t| have > *t) {
-            return Err(fail(
-                Kind::Network,
-                format!("the server sent {have} bytes for an archive of {t}"),
-            )
-            .detail(format!("tried: GET {}", redact(url)))
-            .hint("a proxy may be altering downloads; retry the job")
-            .into());
-        }
-        if complete {
-            out.flush()
-                .map_err(|e| fs_failure("cannot write the temporary archive", path, e))?;
-            progress.clear();
-            return Ok(Downloaded { bytes: have });
-        }
-        fruitless = if have > before { 1 } else { fruitless + 1 };
-        let why = match outcome {
-            Err(e) => e.to_string(),
-            Ok(()) => "the connection closed early".to_string(),
-        };
-        if fruitless > transport.retries() {
-            return Err(fail(Kind::Network, format!("the download kept failing at {have} of {} bytes: {why}", total.map_or("?".into(), |t| t.to_string())))
-                .detail(format!("tried: GET {} ({fruitless} attempts in a row without progress)", redact(url)))
-                .hint("the network or object storage is unreliable; retry the job, or raise GLJOB_RETRIES")
-                .into());
-        }
-        let wait = backoff(fruitless);
-        progress.clear();
-        transport.warn(format_args!(
-            "download interrupted at {have} bytes ({why}); resuming in {:.1} s",
-            wait.as_secs_f64()
-        ));
-        std::thread::sleep(wait);
+        self.ranges = merged;
+    }
+
+    /// How many bytes from `offset` on have arrived.
+    fn available(&self, offset: u64) -> u64 {
+        self.ranges
+            .iter()
+            .find(|&&(s, e)| s <= offset && offset < e)
+            .map_or(0, |&(_, e)| e - offset)
     }
 }
 
-/// The first byte of a `Content-Range: bytes START-END/TOTAL` header.
-fn content_range_start(response: &Response<Body>) -> Option<u64> {
+impl<'a> Remote<'a> {
+    /// Fetches the archive's tail and central directory into a new file at `path`.
+    pub fn open(
+        transport: &'a Transport,
+        url: &str,
+        path: &Path,
+        progress: &mut Progress,
+    ) -> Result<Remote<'a>> {
+        let file = File::create_new(path)
+            .map_err(|e| fs_failure("cannot create the temporary archive", path, e))?;
+        let tail = format!("bytes=-{}", zipfmt::TAIL);
+        let response = transport.get(url, &[("Range", &tail)])?;
+        check_content_type(url, &response)?;
+        let (start, len) = match response.status().as_u16() {
+            206 => content_range(&response)
+                .ok_or_else(|| unexpected(url, 206, "a usable Content-Range"))?,
+            200 => (
+                0,
+                response
+                    .body()
+                    .content_length()
+                    .ok_or_else(|| unexpected(url, 200, "a Content-Length"))?,
+            ),
+            other => return Err(unexpected(url, other, "an archive").into()),
+        };
+        file.set_len(len)
+            .map_err(|e| fs_failure("cannot size the temporary archive", path, e))?;
+        let remote = Remote {
+            transport,
+            url: url.to_string(),
+            file,
+            len,
+            validator: validator_of(&response),
+            state: Mutex::new(Arrived::default()),
+            changed: Condvar::new(),
+            received: AtomicU64::new(0),
+        };
+        // A broken first answer is resumed like any other.
+        let got = remote
+            .receive(response, start, progress)
+            .unwrap_or_else(|(n, why)| {
+                transport.warn(format_args!(
+                    "download interrupted at byte {} ({why}); resuming",
+                    start + n
+                ));
+                n
+            });
+        if got < len - start {
+            remote.fetch(start + got, len, progress)?;
+        }
+        let dir = zipfmt::find_directory(&remote).map_err(|why| {
+            fail(Kind::Archive, format!("refused the archive: it is not a readable zip archive: {why}"))
+                .hint("nothing was written; the artifact may be truncated or not a zip (GitLab's report formats gzip/raw are not archives)")
+        })?;
+        remote.fetch_missing(dir.start, dir.start + dir.size, progress)?;
+        Ok(remote)
+    }
+
+    /// The bytes received from the server so far (what the network carried).
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Fetches whatever of `[start, end)` has not arrived yet.
+    pub fn fetch_missing(&self, start: u64, end: u64, progress: &mut Progress) -> Result<()> {
+        let mut pos = start;
+        while pos < end {
+            let have = self.lock().available(pos);
+            if have > 0 {
+                pos += have;
+                continue;
+            }
+            let gap_end = self
+                .lock()
+                .ranges
+                .iter()
+                .map(|&(s, _)| s)
+                .find(|&s| s > pos)
+                .unwrap_or(end)
+                .min(end);
+            self.fetch(pos, gap_end, progress)?;
+            pos = gap_end;
+        }
+        Ok(())
+    }
+
+    /// Fetches the given ranges (sorted by start), joining those close together.
+    pub fn fetch_ranges(&self, ranges: &[(u64, u64)], progress: &mut Progress) -> Result<()> {
+        let mut joined: Vec<(u64, u64)> = Vec::new();
+        for &(s, e) in ranges {
+            match joined.last_mut() {
+                Some(last) if s <= last.1 + COALESCE_GAP => last.1 = last.1.max(e),
+                _ => joined.push((s, e)),
+            }
+        }
+        for (s, e) in joined {
+            self.fetch_missing(s, e, progress)?;
+        }
+        Ok(())
+    }
+
+    /// Tells readers that a [`Remote::fill`] is coming, so they wait for bytes instead of
+    /// failing. Call it before starting the fill's thread: a reader may get there first.
+    pub fn will_fill(&self) {
+        self.lock().filling = true;
+    }
+
+    /// Downloads `[start, end)` on the calling thread while readers on other threads wait for
+    /// the bytes they need (after [`Remote::will_fill`]). On failure the readers are released
+    /// with an error, and the download's own error is returned (it explains more than theirs).
+    pub fn fill(&self, start: u64, end: u64, progress: &mut Progress) -> Result<()> {
+        let result = self.fetch_missing(start, end, progress);
+        let mut state = self.lock();
+        state.filling = false;
+        if let Err(e) = &result {
+            state.stopped = Some(format!("{e:#}"));
+        }
+        self.changed.notify_all();
+        result
+    }
+
+    /// Stops a background [`Remote::fill`] (unpacking failed: the rest is not needed).
+    pub fn cancel(&self) {
+        self.lock()
+            .stopped
+            .get_or_insert_with(|| "cancelled".to_string());
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Arrived> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Downloads `[start, end)` with resume. A `200` is the whole archive from byte 0.
+    fn fetch(&self, start: u64, end: u64, progress: &mut Progress) -> Result<()> {
+        let mut pos = start;
+        let mut fruitless: u32 = 0;
+        while pos < end {
+            signals::check()?;
+            if self.lock().stopped.is_some() {
+                return Err(Cancelled.into());
+            }
+            let range = format!("bytes={pos}-{}", end - 1);
+            let mut headers: Vec<(&str, &str)> = vec![("Range", &range)];
+            if let Some(v) = &self.validator {
+                headers.push(("If-Range", v));
+            }
+            let response = self.transport.get(&self.url, &headers)?;
+            check_content_type(&self.url, &response)?;
+            let at = match response.status().as_u16() {
+                206 if content_range(&response).is_some_and(|(s, l)| s == pos && l == self.len) => {
+                    pos
+                }
+                206 => return Err(unexpected(&self.url, 206, "the range gljob asked for").into()),
+                200 if response.body().content_length() == Some(self.len)
+                    && validator_of(&response) == self.validator =>
+                {
+                    0
+                }
+                200 => {
+                    return Err(fail(
+                        Kind::Network,
+                        "the artifact changed on the server while gljob was downloading it",
+                    )
+                    .detail(format!("tried: GET {} with If-Range", redact(&self.url)))
+                    .hint("retry the job")
+                    .into());
+                }
+                other => return Err(unexpected(&self.url, other, "an archive").into()),
+            };
+            let before = pos;
+            let got = self.receive(response, at, progress);
+            let reached = at + got.as_ref().map_or_else(|(n, _)| *n, |n| *n);
+            if at == 0 && reached >= end.max(pos) {
+                return Ok(()); // a whole-archive answer covered the range
+            }
+            pos = pos.max(reached);
+            let why = match got {
+                Ok(_) if pos >= end => return Ok(()),
+                Ok(_) => "the connection closed early".to_string(),
+                Err((_, e)) => e,
+            };
+            fruitless = if pos > before { 1 } else { fruitless + 1 };
+            if fruitless > self.transport.retries() {
+                return Err(fail(Kind::Network, format!("the download kept failing at byte {pos} of {}: {why}", self.len))
+                    .detail(format!("tried: GET {} ({fruitless} attempts in a row without progress)", redact(&self.url)))
+                    .hint("the network or object storage is unreliable; retry the job, or raise GLJOB_RETRIES")
+                    .into());
+            }
+            let wait = backoff(fruitless);
+            progress.clear();
+            self.transport.warn(format_args!(
+                "download interrupted at byte {pos} ({why}); resuming in {:.1} s",
+                wait.as_secs_f64()
+            ));
+            std::thread::sleep(wait);
+        }
+        Ok(())
+    }
+
+    /// Writes a response body into the file from `at`, marking bytes as arrived. Returns the
+    /// bytes written, and on a broken connection also why.
+    fn receive(
+        &self,
+        response: Response<Body>,
+        at: u64,
+        progress: &mut Progress,
+    ) -> Result<u64, (u64, String)> {
+        let mut reader = response.into_body().into_reader();
+        let mut buf = vec![0u8; CHUNK];
+        let mut done = 0u64;
+        loop {
+            if signals::check().is_err() || self.lock().stopped.is_some() {
+                return Err((done, "interrupted".into()));
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(done),
+                Ok(n) => n.min((self.len - (at + done).min(self.len)) as usize),
+                Err(e) => return Err((done, e.to_string())),
+            };
+            if n == 0 {
+                return Err((
+                    done,
+                    format!("the server sent more than the archive's {} bytes", self.len),
+                ));
+            }
+            if let Err(e) = self.file.write_all_at(&buf[..n], at + done) {
+                return Err((done, format!("cannot write the temporary archive: {e}")));
+            }
+            self.received.fetch_add(n as u64, Ordering::Relaxed);
+            {
+                let mut state = self.lock();
+                state.add(at + done, at + done + n as u64);
+                progress.update(
+                    state.ranges.iter().map(|(s, e)| e - s).sum(),
+                    Some(self.len),
+                );
+            }
+            self.changed.notify_all();
+            done += n as u64;
+        }
+    }
+}
+
+impl Source for Remote<'_> {
+    /// Reads arrived bytes; while a background fill runs, waits for them.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        if offset >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let mut state = self.lock();
+        let have = loop {
+            let have = state.available(offset);
+            if have > 0 {
+                break have;
+            }
+            if let Some(why) = &state.stopped {
+                return Err(std::io::Error::other(format!(
+                    "the download stopped: {why}"
+                )));
+            }
+            if !state.filling {
+                return Err(std::io::Error::other(format!(
+                    "byte {offset} of the archive was not downloaded"
+                )));
+            }
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        };
+        drop(state);
+        let n = buf.len().min(have as usize);
+        FileExt::read_at(&self.file, &mut buf[..n], offset)
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// A background fill stopped by [`Remote::cancel`].
+#[derive(Debug)]
+struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the download was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Whether `err` is a fill that was cancelled because unpacking failed first.
+pub fn is_cancelled(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Cancelled>().is_some()
+}
+
+/// `Content-Range: bytes START-END/TOTAL` as (START, TOTAL).
+fn content_range(response: &Response<Body>) -> Option<(u64, u64)> {
     let value = response.headers().get("content-range")?.to_str().ok()?;
-    value
-        .strip_prefix("bytes ")?
-        .split('-')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    let (span, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    Some((
+        span.split('-').next()?.trim().parse().ok()?,
+        total.trim().parse().ok()?,
+    ))
 }
 
 /// A strong ETag, else Last-Modified: what `If-Range` may carry.
@@ -171,4 +424,22 @@ fn unexpected(url: &str, status: u16, wanted: &str) -> Failure {
     fail(Kind::Network, format!("the server answered {status} but not with {wanted}"))
         .detail(format!("tried: GET {}", redact(url)))
         .hint("a proxy or captive portal may be answering instead of GitLab; check CI_API_V4_URL and the proxy variables")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrived_ranges_merge_and_answer_availability() {
+        let mut a = Arrived::default();
+        a.add(100, 200);
+        a.add(0, 50);
+        a.add(50, 100);
+        a.add(300, 400);
+        assert_eq!(a.ranges, [(0, 200), (300, 400)]);
+        assert_eq!(a.available(150), 50);
+        assert_eq!(a.available(250), 0);
+        assert_eq!(a.available(399), 1);
+    }
 }

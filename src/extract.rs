@@ -251,11 +251,8 @@ fn unpack_share<S: Source + ?Sized>(
             made_parent = parent.to_path_buf();
         }
         if kind == Type::Symlink {
-            let target = plan
-                .links
-                .get(&rel)
-                .ok_or_else(|| corrupt(&rel, "its symlink target was not checked"))?;
-            symlink(target, &path)
+            let target = archive::link_target(source, &c, &rel, plan)?;
+            symlink(&target, &path)
                 .map_err(|e| fs_failure("cannot create the symlink", &path, e))?;
             done.files += 1;
             continue;

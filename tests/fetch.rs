@@ -260,16 +260,13 @@ fn an_https_to_http_redirect_is_refused() {
 fn a_truncated_download_resumes_with_range_and_if_range() {
     let server = server();
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    publish(
-        &server,
-        1,
-        "main",
-        "build",
-        build(&[Entry {
-            stored: true,
-            ..file("data.bin", &data, 0o644)
-        }]),
-    );
+    let archive = build(&[Entry {
+        stored: true,
+        ..file("data.bin", &data, 0o644)
+    }]);
+    let len = archive.len() as u64;
+    publish(&server, 1, "main", "build", archive);
+    // The first answer (the archive's tail, where the directory is) breaks off early.
     server.inject(Fault::new("/download", FaultKind::Truncate(65_536)));
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])
@@ -278,11 +275,84 @@ fn a_truncated_download_resumes_with_range_and_if_range() {
         .stderr_has(&["resuming"]);
     assert_eq!(std::fs::read(g.dir().join("data.bin")).unwrap(), data);
     let log = archive_requests(&server);
-    assert_eq!(log.len(), 2);
-    assert_eq!(log[1].header("range"), Some("bytes=65536-"));
+    let tail = log[0]
+        .header("range")
+        .unwrap()
+        .strip_prefix("bytes=-")
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(
+        log[1].header("range"),
+        Some(format!("bytes={}-{}", len - tail + 65_536, len - 1).as_str()),
+        "resumed where it broke off"
+    );
     assert!(
         log[1].header("if-range").is_some(),
         "resume is conditional on the same archive"
+    );
+}
+
+#[test]
+fn a_server_without_range_support_gets_one_plain_download() {
+    let server = server();
+    publish(&server, 1, "main", "build", sample());
+    server.inject(Fault::new("/download", FaultKind::IgnoreRange).times(100));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    assert!(g.dir().join("dist/app").is_file());
+    assert_eq!(
+        archive_requests(&server).len(),
+        1,
+        "the 200 answer is the whole archive"
+    );
+}
+
+#[test]
+fn list_and_path_fetch_only_the_bytes_they_need() {
+    let server = server();
+    let source = tempfile::tempdir().unwrap();
+    let big = source.path().join("big.zip");
+    fake_gitlab::zips::write_large(&big, 64 << 20).unwrap();
+    {
+        let mut world = server.world();
+        let pipeline = world.add_pipeline(1, "main", "success");
+        world.add_job(pipeline, "big", Some(fake_gitlab::Archive::File(big)));
+    }
+    let tail = fake_gitlab::zips::LARGE_TAIL_ENTRY;
+    let run = gljob(&server)
+        .args(&["fetch", "--ref", "main", "--job", "big", "--list"])
+        .run();
+    run.success()
+        .stdout_has(&[tail, fake_gitlab::zips::LARGE_ENTRY]);
+    let mut g = gljob(&server);
+    let run = g
+        .args(&[
+            "fetch", "--ref", "main", "--job", "big", "--path", tail, "--json",
+        ])
+        .run();
+    let summary: serde_json::Value = serde_json::from_slice(&run.success().stdout).unwrap();
+    let got = summary["download_bytes"].as_u64().unwrap();
+    assert!(
+        got < 1 << 20,
+        "--path of one small file moved {got} bytes of a 64 MiB archive"
+    );
+    assert_eq!(
+        std::fs::read(g.dir().join(tail)).unwrap(),
+        fake_gitlab::zips::LARGE_TAIL
+    );
+    assert!(!g.dir().join(fake_gitlab::zips::LARGE_ENTRY).exists());
+    // --list asked for nothing but the end of the archive.
+    let list_requests: Vec<_> = archive_requests(&server).into_iter().take(1).collect();
+    assert!(
+        list_requests[0]
+            .header("range")
+            .unwrap()
+            .starts_with("bytes=-"),
+        "{:?}",
+        list_requests[0]
     );
 }
 

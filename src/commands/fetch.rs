@@ -13,7 +13,7 @@ use crate::api::Api;
 use crate::archive::{self, Limits};
 use crate::cli::{FetchArgs, usage};
 use crate::config::Config;
-use crate::download;
+use crate::download::{self, Remote};
 use crate::error::{Failure, Kind, fail};
 use crate::extract::{self, Staging, fs_failure};
 use crate::glob::Globs;
@@ -205,17 +205,41 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
     let mut staging = Staging::new(&dest)?;
     let archive_path = staging.root.join("artifacts.zip");
     let url = api.url(&selection.archive_path());
-    let downloaded = download::to_file(&api.transport, &url, &archive_path, &mut progress)
+    let remote = Remote::open(&api.transport, &url, &archive_path, &mut progress)
         .map_err(|e| explain(e, selection))?;
-    let archive = File::open(&archive_path)
-        .map_err(|e| fs_failure("cannot open the downloaded archive", &archive_path, e))?;
-    let plan = archive::plan(&archive, limits, &keep)?;
+    let plan = archive::plan(&remote, limits, &keep)?;
     if !globs.is_empty() && plan.files == 0 {
         return Err(no_match(&args.path, &plan.examples).into());
     }
     let workers = if plan.dir.entries < 64 { 1 } else { WORKERS };
-    let written = extract::unpack(&archive, &plan, &keep, &staging.tree(), workers)?;
-    drop(archive);
+    let tree = staging.tree();
+    let written = if globs.is_empty() {
+        // Download the rest while unpacking what has arrived.
+        std::thread::scope(|scope| {
+            remote.will_fill();
+            let filler = scope.spawn(|| remote.fill(0, plan.dir.start, &mut progress));
+            let unpacked = extract::unpack(&remote, &plan, &keep, &tree, workers);
+            if unpacked.is_err() {
+                remote.cancel();
+            }
+            let filled = filler
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the download thread panicked")));
+            match (filled, unpacked) {
+                // The download's own failure explains more than the readers' it starved.
+                (Err(e), _) if !download::is_cancelled(&e) => Err(e),
+                (_, unpacked) => unpacked,
+            }
+        })
+    } else {
+        let ranges = archive::ranges(&remote, &plan, &keep)?;
+        remote.fetch_ranges(&ranges, &mut progress)?;
+        extract::unpack(&remote, &plan, &keep, &tree, workers)
+    }
+    .map_err(|e| explain(e, selection))?;
+    progress.clear();
+    let download_bytes = remote.received();
+    drop(remote);
     extract::commit(&mut staging, &dest)?;
     drop(staging);
 
@@ -227,7 +251,7 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
         };
         let summary = json!({
             "project": selection.project, "job": {"id": job_id, "name": job_name}, "ref": git_ref,
-            "pipeline_id": null, "files": written.files, "bytes": written.bytes, "download_bytes": downloaded.bytes,
+            "pipeline_id": null, "files": written.files, "bytes": written.bytes, "download_bytes": download_bytes,
             "seconds": (seconds * 1000.0).round() / 1000.0, "destination": dest.display().to_string(),
         });
         output::stdout(format!("{summary}\n").as_bytes())?;
@@ -262,11 +286,14 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
     let temp = TempDir::new()?;
     let path = temp.0.join("artifacts.zip");
     let url = api.url(&selection.archive_path());
-    download::to_file(&api.transport, &url, &path, &mut Progress::new(quiet))
+    let mut progress = Progress::new(quiet);
+    let archive = Remote::open(&api.transport, &url, &path, &mut progress)
         .map_err(|e| explain(e, selection))?;
-    let archive = File::open(&path)
-        .map_err(|e| fs_failure("cannot open the downloaded archive", &path, e))?;
     let plan = archive::plan(&archive, limits, &|_: &str| true)?;
+    // Only symlinks need their data (the target) to be listed.
+    let links = archive::ranges(&archive, &plan, &|p: &str| plan.links.contains(p))?;
+    archive.fetch_ranges(&links, &mut progress)?;
+    progress.clear();
     let mut out = std::io::BufWriter::new(Vec::new());
     if json {
         out.write_all(b"[")?;
@@ -278,7 +305,10 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
             continue;
         };
         let mode = archive::mode(&c);
-        let target = plan.links.get(&path);
+        let target = match kind {
+            Type::Symlink => Some(archive::link_target(&archive, &c, &path, &plan)?),
+            _ => None,
+        };
         if json {
             let kind = match kind {
                 Type::File => "file",
@@ -293,7 +323,7 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
                 Type::Dir => ('d', "/".to_string()),
                 Type::Symlink => (
                     'l',
-                    format!(" -> {}", clean(target.map_or("?", |t| t.as_str()))),
+                    format!(" -> {}", clean(target.as_deref().unwrap_or("?"))),
                 ),
             };
             writeln!(
