@@ -352,7 +352,17 @@ impl Source for Remote<'_> {
                     "byte {offset} of the archive was not downloaded"
                 )));
             }
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            if signals::check().is_err() {
+                return Err(std::io::Error::other("interrupted"));
+            }
+            // Wake up now and then to notice a signal.
+            state = match self
+                .changed
+                .wait_timeout(state, std::time::Duration::from_millis(100))
+            {
+                Ok((guard, _)) => guard,
+                Err(p) => p.into_inner().0,
+            };
         };
         drop(state);
         let n = buf.len().min(have as usize);

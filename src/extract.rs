@@ -13,7 +13,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Result;
 
@@ -149,12 +149,13 @@ pub fn unpack<S: Source + ?Sized>(
 ) -> Result<Unpacked> {
     fs::create_dir(tree).map_err(|e| fs_failure("cannot create the staging directory", tree, e))?;
     let failed = AtomicBool::new(false);
+    let next = AtomicU64::new(0);
     let results: Vec<Result<Unpacked>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
-            .map(|k| {
-                let failed = &failed;
+            .map(|_| {
+                let (failed, next) = (&failed, &next);
                 scope.spawn(move || {
-                    let result = unpack_share(source, plan, keep, tree, k, workers, failed);
+                    let result = unpack_share(source, plan, keep, tree, next, failed);
                     if result.is_err() {
                         failed.store(true, Ordering::SeqCst);
                     }
@@ -181,7 +182,11 @@ pub fn unpack<S: Source + ?Sized>(
             Err(e) => errors.push(e),
         }
     }
-    // Report the failure itself, not the workers that stopped because of it.
+    // A signal explains every failure it caused; then the failure itself, not the workers
+    // that stopped because of it.
+    if !errors.is_empty() {
+        signals::check()?;
+    }
     match errors.iter().position(|e| !is_stop(e)) {
         Some(i) => Err(errors.swap_remove(i)),
         None => errors.pop().map_or(Ok(total), Err),
@@ -202,28 +207,32 @@ fn is_stop(e: &anyhow::Error) -> bool {
     e.downcast_ref::<Stopped>().is_some()
 }
 
-/// Worker `k` of `n`: the `k`-th contiguous run of entries. Archives are sorted by path, so
-/// workers mostly create files in different directories and do not contend for the same
-/// directory's lock in the kernel (interleaving entries made system time grow, measured).
+/// Entries a worker takes at a time.
+const RUN: u64 = 128;
+
+/// One worker: it takes the next run of [`RUN`] entries from `next` until none are left.
+/// Runs in archive order keep both workers near the download's front (the archive may still
+/// be arriving), and archives are sorted by path, so the workers mostly create files in
+/// different directories instead of contending for one directory's lock in the kernel
+/// (interleaving single entries made system time grow, measured).
 fn unpack_share<S: Source + ?Sized>(
     source: &S,
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
     tree: &Path,
-    k: usize,
-    n: usize,
+    next: &AtomicU64,
     failed: &AtomicBool,
 ) -> Result<Unpacked> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut done = Unpacked { files: 0, bytes: 0 };
     let mut made_parent = PathBuf::new();
-    let share = plan.dir.entries.div_ceil(n as u64);
-    let (first, last) = (share * k as u64, share * (k as u64 + 1));
-    for (i, c) in zipfmt::entries(source, plan.dir)
-        .enumerate()
-        .take(last as usize)
-    {
-        if (i as u64) < first {
+    let mut mine = next.fetch_add(1, Ordering::SeqCst);
+    for (i, c) in zipfmt::entries(source, plan.dir).enumerate() {
+        let run = i as u64 / RUN;
+        if run > mine {
+            mine = next.fetch_add(1, Ordering::SeqCst);
+        }
+        if run < mine {
             continue;
         }
         if failed.load(Ordering::Relaxed) {

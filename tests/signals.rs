@@ -25,7 +25,9 @@ fn sigterm_while_the_download_stalls_cleans_up_and_exits_143() {
     let archive =
         fake_gitlab::zips::build(&[fake_gitlab::zips::Entry::file("d.bin", &data, 0o644).stored()]);
     publish(&server, 1, "main", "build", archive);
-    // Some bytes arrive (the staging archive exists), then the server goes quiet.
+    // The first request (the archive's tail) goes through; in the download of the rest,
+    // some bytes arrive (entries are being unpacked), then the server goes quiet.
+    server.inject(Fault::new("/download", FaultKind::Delay(Duration::ZERO)));
     server.inject(Fault::new(
         "/download",
         FaultKind::StallAfter(100_000, Duration::from_secs(30)),
@@ -37,9 +39,12 @@ fn sigterm_while_the_download_stalls_cleans_up_and_exits_143() {
     let child = g
         .args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
         .spawn();
+    let rest = |r: &fake_gitlab::LoggedRequest| {
+        r.path.contains("/download") && r.header("range").is_some_and(|v| v.starts_with("bytes=0-"))
+    };
     server
-        .wait_for_request(Duration::from_secs(10), |r| r.path.contains("/download"))
-        .expect("gljob asked for the archive");
+        .wait_for_request(Duration::from_secs(10), rest)
+        .expect("gljob asked for the rest of the archive");
     kill(&child, "-TERM");
     let run = g.wait(child);
     run.code(143).stderr_has(&["SIGTERM"]);
