@@ -44,6 +44,8 @@ pub struct Remote<'a> {
     transport: &'a Transport,
     url: String,
     file: File,
+    /// The temporary archive's path, for messages.
+    path: std::path::PathBuf,
     len: u64,
     /// A strong ETag or Last-Modified date, for `If-Range`.
     validator: Option<String>,
@@ -117,6 +119,7 @@ impl<'a> Remote<'a> {
             transport,
             url: url.to_string(),
             file,
+            path: path.to_path_buf(),
             len,
             validator: validator_of(&response),
             state: Mutex::new(Arrived::default()),
@@ -124,15 +127,19 @@ impl<'a> Remote<'a> {
             received: AtomicU64::new(0),
         };
         // A broken first answer is resumed like any other.
-        let got = remote
-            .receive(response, start, progress)
-            .unwrap_or_else(|(n, why)| {
+        let got = match remote.receive(response, start, progress) {
+            Ok(n) => n,
+            Err((_, Broken::Local(e))) => {
+                return Err(fs_failure("cannot write the temporary archive", path, e).into());
+            }
+            Err((n, Broken::Network(why))) => {
                 transport.warn(format_args!(
                     "download interrupted at byte {} ({why}); resuming",
                     start + n
                 ));
                 n
-            });
+            }
+        };
         if got < len - start {
             remote.fetch(start + got, len, progress)?;
         }
@@ -233,7 +240,21 @@ impl<'a> Remote<'a> {
             if let Some(v) = &self.validator {
                 headers.push(("If-Range", v));
             }
-            let response = self.transport.get(&self.url, &headers)?;
+            let response = match self.transport.get(&self.url, &headers) {
+                Ok(response) => response,
+                // Object storage refusing a presigned URL that worked before: it expired.
+                // The next attempt starts at the API again, which hands out a fresh one.
+                Err(e)
+                    if pos > 0
+                        && fruitless < self.transport.retries()
+                        && is_storage_refusal(&e) =>
+                {
+                    fruitless += 1;
+                    self.transport.warn(format_args!("object storage refused the download link ({e}); asking GitLab for a fresh one"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             check_content_type(&self.url, &response)?;
             let at = match response.status().as_u16() {
                 206 if content_range(&response).is_some_and(|(s, l)| s == pos && l == self.len) => {
@@ -266,7 +287,12 @@ impl<'a> Remote<'a> {
             let why = match got {
                 Ok(_) if pos >= end => return Ok(()),
                 Ok(_) => "the connection closed early".to_string(),
-                Err((_, e)) => e,
+                Err((_, Broken::Network(why))) => why,
+                Err((_, Broken::Local(e))) => {
+                    return Err(
+                        fs_failure("cannot write the temporary archive", &self.path, e).into(),
+                    );
+                }
             };
             fruitless = if pos > before { 1 } else { fruitless + 1 };
             if fruitless > self.transport.retries() {
@@ -293,27 +319,25 @@ impl<'a> Remote<'a> {
         response: Response<Body>,
         at: u64,
         progress: &mut Progress,
-    ) -> Result<u64, (u64, String)> {
+    ) -> Result<u64, (u64, Broken)> {
         let mut reader = response.into_body().into_reader();
         let mut buf = vec![0u8; CHUNK];
         let mut done = 0u64;
         loop {
             if signals::check().is_err() || self.lock().stopped.is_some() {
-                return Err((done, "interrupted".into()));
+                return Err((done, Broken::Network("interrupted".into())));
             }
             let n = match reader.read(&mut buf) {
                 Ok(0) => return Ok(done),
                 Ok(n) => n.min((self.len - (at + done).min(self.len)) as usize),
-                Err(e) => return Err((done, e.to_string())),
+                Err(e) => return Err((done, Broken::Network(e.to_string()))),
             };
             if n == 0 {
-                return Err((
-                    done,
-                    format!("the server sent more than the archive's {} bytes", self.len),
-                ));
+                let why = format!("the server sent more than the archive's {} bytes", self.len);
+                return Err((done, Broken::Network(why)));
             }
             if let Err(e) = self.file.write_all_at(&buf[..n], at + done) {
-                return Err((done, format!("cannot write the temporary archive: {e}")));
+                return Err((done, Broken::Local(e)));
             }
             self.received.fetch_add(n as u64, Ordering::Relaxed);
             {
@@ -372,6 +396,20 @@ impl Source for Remote<'_> {
     fn len(&self) -> u64 {
         self.len
     }
+}
+
+/// Why a response body stopped before its end.
+enum Broken {
+    /// The connection broke (or a signal came): resume.
+    Network(String),
+    /// The temporary archive could not be written (disk full): give up, exit 9.
+    Local(std::io::Error),
+}
+
+/// A 403 from an origin other than the API: object storage refusing an expired link.
+fn is_storage_refusal(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<crate::transport::HttpError>()
+        .is_some_and(|h| h.status == 403 && !h.api_origin)
 }
 
 /// A background fill stopped by [`Remote::cancel`].

@@ -308,8 +308,14 @@ enum Step {
 
 /// Moves the staged tree into `dest`: all of it, or — on any failure or signal — nothing,
 /// with `dest` restored exactly.
+///
+/// Two fetches into one destination commit one after the other (an exclusive lock on the
+/// destination directory), so the tree is never a mix of both.
 pub fn commit(staging: &mut Staging, dest: &Path) -> Result<()> {
     let tree = staging.tree();
+    let lock = File::open(dest).map_err(|e| fs_failure("cannot open the destination", dest, e))?;
+    lock.lock()
+        .map_err(|e| fs_failure("cannot lock the destination", dest, e))?;
     let mut plan = Vec::new();
     preflight(&tree, dest, Path::new(""), &mut plan)?;
     let aside = staging.root.join("aside");

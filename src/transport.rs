@@ -67,6 +67,8 @@ pub struct HttpError {
     /// GitLab's `message` or `error`, a storage XML code, or the first line of a text body.
     pub message: Option<String>,
     pub attempts: u32,
+    /// Whether GitLab's API answered (rather than object storage behind a redirect).
+    pub api_origin: bool,
 }
 
 impl HttpError {
@@ -187,7 +189,9 @@ impl Transport {
                 continue;
             }
             if status >= 400 {
-                return Err(read_http_error(&url, response, attempts).into());
+                let mut error = read_http_error(&url, response, attempts);
+                error.api_origin = Origin::of(&url).as_ref() == Some(&self.api);
+                return Err(error.into());
             }
             return Ok(response);
         }
@@ -468,6 +472,7 @@ fn read_http_error(url: &str, response: Response<Body>, attempts: u32) -> HttpEr
         status,
         message: error_message(&body),
         attempts,
+        api_origin: false,
     }
 }
 

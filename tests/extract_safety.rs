@@ -226,3 +226,100 @@ fn an_encrypted_entry_and_an_unknown_method() {
     odd.method = 99;
     refused(raw_zip(&[odd]), &[], &["compression"]);
 }
+
+/// More spellings and tricks from the hostile-archive corpus of issue 7, each refused whole.
+#[test]
+fn the_rest_of_the_hostile_corpus() {
+    let named = |name: &[u8]| RawEntry {
+        name: name.to_vec(),
+        ..RawEntry::file("x", b"x")
+    };
+    let mut lying_central = RawEntry::file("innocent.txt", b"x");
+    lying_central.central_name = Some(b"other.txt".to_vec());
+    let mut too_big = RawEntry::file("a.txt", b"short");
+    too_big.size_override = Some(500);
+    let mut zip64_without_field = RawEntry::file("a.txt", b"x");
+    zip64_without_field.size_override = Some(0xFFFF_FFFF);
+    let mut chain_link = RawEntry::symlink("z", "x/y/..");
+    chain_link.name = b"z".to_vec();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dot-dot backslash",
+            raw_zip(&[named(b"..\\..\\x")]),
+            "backslash",
+        ),
+        (
+            "UNC path",
+            raw_zip(&[named(b"\\\\server\\share\\x")]),
+            "backslash",
+        ),
+        (
+            "drive letter with backslash",
+            raw_zip(&[named(b"C:\\Windows\\x")]),
+            "backslash",
+        ),
+        ("absolute after dot", raw_zip(&[named(b"./../x")]), "'..'"),
+        ("invalid UTF-8", raw_zip(&[named(b"caf\xe9.txt")]), "UTF-8"),
+        (
+            "a symlink chain",
+            raw_zip(&[RawEntry::symlink("x/y", ".."), chain_link]),
+            "through another symlink",
+        ),
+        (
+            "a directory then a file of that name",
+            raw_zip(&[RawEntry::dir("a/"), RawEntry::file("a", b"1")]),
+            "twice",
+        ),
+        (
+            "a file then a directory of that name",
+            raw_zip(&[RawEntry::file("a", b"1"), RawEntry::dir("a/")]),
+            "twice",
+        ),
+        (
+            "local name differs from central",
+            raw_zip(&[lying_central]),
+            "local header",
+        ),
+        (
+            "declared size larger than the data",
+            raw_zip(&[too_big]),
+            "not its declared",
+        ),
+        (
+            "Zip64 size without its extra field",
+            raw_zip(&[zip64_without_field]),
+            "Zip64",
+        ),
+        (
+            "prepended data",
+            [
+                b"MZ\x90\x00 an executable stub ".to_vec(),
+                raw_zip(&[RawEntry::file("a", b"1")]),
+            ]
+            .concat(),
+            "added before",
+        ),
+        (
+            "an HTML page",
+            b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec(),
+            "not a zip",
+        ),
+    ];
+    for (what, archive, needle) in cases {
+        eprintln!("case: {what}");
+        refused(archive, &[], &[needle]);
+    }
+}
+
+#[test]
+fn an_empty_archive_is_a_success_with_no_files() {
+    let server = server();
+    publish(&server, 1, "main", "empty", raw_zip(&[]));
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    g.args(&["fetch", "--ref", "main", "--job", "empty"])
+        .run()
+        .success()
+        .stderr_has(&["fetched 0 files"]);
+    assert_eq!(snapshot(g.dir()), before);
+}

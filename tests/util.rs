@@ -293,3 +293,36 @@ pub fn archive_requests(server: &Server) -> Vec<LoggedRequest> {
         .filter(|r| r.path.contains("/artifacts"))
         .collect()
 }
+
+/// Proves that no secret reached a file under `dir` or any request to an origin other than
+/// the API (headers and URL), on top of the stdout/stderr check every run makes.
+pub fn assert_no_secret_escaped(server: &Server, dir: &Path) {
+    for req in server.requests().iter().filter(|r| r.origin != Origin::Api) {
+        let everything = format!("{} {:?}", req.target, req.headers);
+        for secret in SECRETS {
+            assert!(
+                !everything.contains(secret),
+                "a secret reached {:?}: {req:?}",
+                req.origin
+            );
+        }
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for item in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let meta = std::fs::symlink_metadata(item.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(item.path());
+            } else if meta.is_file() {
+                let bytes = std::fs::read(item.path()).unwrap_or_default();
+                for secret in SECRETS {
+                    assert!(
+                        !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                        "a secret was written to {}",
+                        item.path().display()
+                    );
+                }
+            }
+        }
+    }
+}

@@ -524,7 +524,7 @@ fn explain_file(err: anyhow::Error, selection: &Selection, entry: &str) -> anyho
 }
 
 fn is_storage(http: &HttpError) -> bool {
-    !http.url.contains("/api/v4/")
+    !http.api_origin
 }
 
 #[cfg(test)]

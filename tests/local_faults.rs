@@ -1,0 +1,229 @@
+//! Local faults of issue 7: a full disk during download and during unpacking, a read-only
+//! destination, a destination that is a file, SIGKILL and the next run, and two fetches into
+//! one destination at once. The mount cases need root (CI has it) and skip loudly elsewhere.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use fake_gitlab::zips::{Entry, build};
+use fake_gitlab::{Fault, FaultKind};
+
+use crate::util::{assert_no_temp, gljob, publish, server, snapshot};
+
+/// A tmpfs of `size` at `dir`, unmounted on drop; `None` (after saying why) when this
+/// machine cannot mount — which CI must be able to.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, options: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to mount a tmpfs (run as root)"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn big_archive() -> Vec<u8> {
+    let data: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    build(&[
+        Entry::file("a.bin", &data, 0o644).stored(),
+        Entry::file("b.bin", &data, 0o644).stored(),
+    ])
+}
+
+#[test]
+fn a_full_disk_during_the_download_is_exit_9_and_changes_nothing() {
+    let server = server();
+    publish(&server, 1, "main", "build", big_archive());
+    let mut g = gljob(&server);
+    let Some(_disk) = Tmpfs::mount(&g.dir().join("small"), "size=256k") else {
+        return;
+    };
+    std::fs::write(g.dir().join("small/mine"), "keep").unwrap();
+    let before = snapshot(g.dir());
+    g.args(&[
+        "fetch", "--ref", "main", "--job", "build", "--dest", "small",
+    ])
+    .run()
+    .code(9)
+    .stderr_has(&["disk is full"]);
+    assert_eq!(snapshot(g.dir()), before);
+    assert_no_temp(g.dir());
+}
+
+#[test]
+fn a_full_disk_while_unpacking_is_exit_9_and_changes_nothing() {
+    let server = server();
+    publish(&server, 1, "main", "build", big_archive());
+    let mut g = gljob(&server);
+    // Room for the 800 KB archive, not for it and its unpacked copy.
+    let Some(_disk) = Tmpfs::mount(&g.dir().join("small"), "size=1200k") else {
+        return;
+    };
+    let before = snapshot(g.dir());
+    g.args(&[
+        "fetch", "--ref", "main", "--job", "build", "--dest", "small",
+    ])
+    .run()
+    .code(9)
+    .stderr_has(&["disk is full"]);
+    assert_eq!(snapshot(g.dir()), before);
+    assert_no_temp(g.dir());
+}
+
+#[test]
+fn a_read_only_destination_is_exit_9() {
+    let server = server();
+    publish(&server, 1, "main", "build", big_archive());
+    let mut g = gljob(&server);
+    let Some(_ro) = Tmpfs::mount(&g.dir().join("ro"), "size=1m,ro") else {
+        return;
+    };
+    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "ro"])
+        .run()
+        .code(9)
+        .stderr_has(&["not writable"]);
+}
+
+#[test]
+fn a_destination_that_is_a_file_is_exit_9() {
+    let server = server();
+    publish(&server, 1, "main", "build", big_archive());
+    let mut g = gljob(&server);
+    std::fs::write(g.dir().join("target"), "a file").unwrap();
+    let before = snapshot(g.dir());
+    g.args(&[
+        "fetch", "--ref", "main", "--job", "build", "--dest", "target",
+    ])
+    .run()
+    .code(9)
+    .stderr_has(&["not a directory"]);
+    assert_eq!(snapshot(g.dir()), before);
+}
+
+#[test]
+fn after_sigkill_the_next_run_removes_the_leftovers_and_succeeds() {
+    let server = server();
+    publish(&server, 1, "main", "build", big_archive());
+    server.inject(Fault::new("/download", FaultKind::Delay(Duration::ZERO)));
+    server.inject(Fault::new(
+        "/download",
+        FaultKind::StallAfter(100_000, Duration::from_secs(30)),
+    ));
+    let mut g = gljob(&server);
+    let child = g
+        .args(&["fetch", "--ref", "main", "--job", "build"])
+        .spawn();
+    server
+        .wait_for_request(Duration::from_secs(10), |r| {
+            r.header("range").is_some_and(|v| v.starts_with("bytes=0-"))
+        })
+        .expect("the body's download started");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let killed = g.wait(child);
+    assert_eq!(killed.code, None, "killed by a signal");
+    let stale: Vec<_> = snapshot(g.dir())
+        .into_keys()
+        .filter(|p| p.starts_with(".gljob-staging-") && !p.contains('/'))
+        .collect();
+    assert_eq!(
+        stale.len(),
+        1,
+        "SIGKILL leaves its staging directory: {stale:?}"
+    );
+    // The second run fetches into the same directory as the killed one.
+    let again_dir = g.dir().to_path_buf();
+    let run = gljob(&server)
+        .args(&["fetch", "--ref", "main", "--job", "build", "--dest"])
+        .arg(again_dir.to_str().unwrap())
+        .run();
+    run.success();
+    assert!(again_dir.join("a.bin").is_file());
+    assert_no_temp(&again_dir);
+}
+
+#[test]
+fn two_fetches_into_one_destination_never_mix() {
+    let server = server();
+    let names: Vec<String> = (0..1500).map(|i| format!("d{}/f{i}", i % 10)).collect();
+    let make = |tag: &[u8]| {
+        build(
+            &names
+                .iter()
+                .map(|n| Entry::file(n, tag, 0o644).stored())
+                .collect::<Vec<_>>(),
+        )
+    };
+    publish(&server, 1, "a", "build", make(b"A"));
+    publish(&server, 1, "b", "build", make(b"B"));
+    let mut g = gljob(&server);
+    let dest = g.dir().join("shared");
+    // A full destination makes every commit replace entry by entry: the widest window.
+    std::fs::create_dir(&dest).unwrap();
+    for n in &names {
+        std::fs::create_dir_all(dest.join(n).parent().unwrap()).unwrap();
+        std::fs::write(dest.join(n), "old").unwrap();
+    }
+    let mut h = gljob(&server);
+    let first = g
+        .args(&[
+            "fetch",
+            "--ref",
+            "a",
+            "--job",
+            "build",
+            "--dest",
+            dest.to_str().unwrap(),
+        ])
+        .spawn();
+    let second = h
+        .args(&[
+            "fetch",
+            "--ref",
+            "b",
+            "--job",
+            "build",
+            "--dest",
+            dest.to_str().unwrap(),
+        ])
+        .spawn();
+    let (r1, r2) = (g.wait(first), h.wait(second));
+    r1.success();
+    r2.success();
+    let contents: std::collections::BTreeSet<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(dest.join(n)).unwrap())
+        .collect();
+    assert_eq!(
+        contents.len(),
+        1,
+        "the tree mixes both fetches: {contents:?}"
+    );
+    assert_no_temp(g.dir());
+}
