@@ -208,12 +208,12 @@ pub fn plan<S: Source + ?Sized>(
             "--max-bytes",
         ));
     }
-    if plan.bytes > RATIO_FLOOR && plan.bytes / source.len().max(1) > limits.max_ratio {
+    if plan.bytes > RATIO_FLOOR && plan.bytes / source.size().max(1) > limits.max_ratio {
         return Err(limit_failure(
             format!(
                 "{} bytes unpacked from {}, a ratio over the limit of {}",
                 plan.bytes,
-                source.len(),
+                source.size(),
                 limits.max_ratio
             ),
             "--max-ratio",

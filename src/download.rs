@@ -393,7 +393,7 @@ impl Source for Remote<'_> {
         FileExt::read_at(&self.file, &mut buf[..n], offset)
     }
 
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.len
     }
 }

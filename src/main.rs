@@ -1,25 +1,11 @@
 //! gljob: a GitLab CI job's own helper. `main` parses, runs, reports, and maps the exit code;
-//! everything else lives in the modules below.
+//! everything else lives in the library (`lib.rs`).
 
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-
-mod api;
-mod archive;
-mod cli;
-mod commands;
-mod config;
-mod download;
-mod error;
-mod extract;
-mod glob;
-mod output;
-mod progress;
-mod signals;
-mod transport;
-mod zipfmt;
 
 use std::process::ExitCode;
+
+use gljob::{cli, commands, error, output};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -75,7 +75,7 @@ impl Central {
 pub trait Source: Sync {
     /// Reads at `offset`, waiting until those bytes exist (for partial downloads).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
-    fn len(&self) -> u64;
+    fn size(&self) -> u64;
 }
 
 impl Source for File {
@@ -83,7 +83,7 @@ impl Source for File {
         FileExt::read_at(self, buf, offset)
     }
 
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.metadata().map(|m| m.len()).unwrap_or(0)
     }
 }
@@ -162,7 +162,7 @@ pub const TAIL: u64 = 22 + 65_535 + 20;
 /// where the end records begin: data prepended to an archive, or a directory that points
 /// elsewhere, is refused rather than guessed around.
 pub fn find_directory<S: Source + ?Sized>(source: &S) -> Result<Directory, Bad> {
-    let len = source.len();
+    let len = source.size();
     if len < 22 {
         return Err(format!(
             "it is {len} bytes long, too short for a zip archive"
@@ -481,7 +481,7 @@ mod tests {
             buf[..n].copy_from_slice(&self.0[start..start + n]);
             Ok(n)
         }
-        fn len(&self) -> u64 {
+        fn size(&self) -> u64 {
             self.0.len() as u64
         }
     }

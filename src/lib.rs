@@ -1,0 +1,21 @@
+//! gljob as a library: everything but `main`. The binary (`main.rs`) parses, runs, reports
+//! and maps the exit code; the fuzz targets (`fuzz/`) drive the archive rules and the
+//! extractor directly. Not a stable API: the command line is gljob's interface.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;
+pub mod archive;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod extract;
+pub mod glob;
+pub mod output;
+pub mod progress;
+pub mod signals;
+pub mod transport;
+pub mod zipfmt;
