@@ -9,6 +9,7 @@ mod extract_safety;
 mod faults;
 mod fetch;
 mod fetch_errors;
+mod images;
 mod job;
 mod large;
 mod local_faults;

@@ -2,17 +2,19 @@
 //! project resolution and the job-token allowlist, and the artifact endpoints with their
 //! exact statuses and bodies (`shared/gitlab-api.md` §0–§5).
 //!
+//! Also the generic package registry (`/projects/:id/packages/generic/:name/:version/:file`,
+//! GET and PUT; lib/api/generic_packages.rb), where gljob's releases live and install.sh
+//! downloads them from.
+//!
 //! To add an endpoint: add a [`Route`] variant, its pattern in [`Route::parse`] (and its
-//! methods in [`Route::methods`]), and a handler called from [`dispatch`]. The generic package
-//! registry (`/projects/:id/packages/generic/:name/:version/:file`, GET and PUT) is the next
-//! one planned; its request body is already read into `Request::body`.
+//! methods in [`Route::methods`]), and a handler called from [`dispatch`].
 
 use std::io::Read as _;
 
 use crate::content::{self, Content};
 use crate::http::{Body, Request, Response, percent_decode};
 use crate::serve::{Shared, lock};
-use crate::world::{Archive, Job, Project, Role, World};
+use crate::world::{Archive, Job, PackageFile, Project, Role, World};
 use crate::{PAT, TOKEN};
 
 /// An API endpoint, with its raw (still percent-encoded) path parameters.
@@ -37,6 +39,14 @@ enum Route<'a> {
         project: &'a str,
         job_id: &'a str,
         path: &'a str,
+    },
+    /// `GET`/`PUT /projects/:id/packages/generic/:package_name/:package_version/:file_name`
+    /// (without GitLab's newer optional directory path before the file name).
+    PackageFile {
+        project: &'a str,
+        name: &'a str,
+        version: &'a str,
+        file: &'a str,
     },
 }
 
@@ -72,6 +82,22 @@ impl<'a> Route<'a> {
                 });
             }
         }
+        if let Some(r) = tail.strip_prefix("packages/generic/") {
+            let mut parts = r.split('/');
+            return match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(name), Some(version), Some(file), None)
+                    if !name.is_empty() && !version.is_empty() && !file.is_empty() =>
+                {
+                    Some(Route::PackageFile {
+                        project,
+                        name,
+                        version,
+                        file,
+                    })
+                }
+                _ => None,
+            };
+        }
         let (job_id, rest) = tail.strip_prefix("jobs/")?.split_once('/')?;
         if job_id.is_empty() {
             return None;
@@ -89,7 +115,10 @@ impl<'a> Route<'a> {
 
     /// The methods the route answers (HEAD is answered wherever GET is).
     fn methods(&self) -> &'static [&'static str] {
-        &["GET", "HEAD"]
+        match self {
+            Route::PackageFile { .. } => &["GET", "HEAD", "PUT"],
+            _ => &["GET", "HEAD"],
+        }
     }
 }
 
@@ -125,12 +154,28 @@ fn dispatch(shared: &Shared, req: &Request) -> Response {
         return Response::json(405, r#"{"error":"405 Not Allowed"}"#)
             .header("Allow", format!("OPTIONS, {}", route.methods().join(", ")));
     }
-    let world = lock(&shared.world);
+    let mut world = lock(&shared.world);
     let ctx = Ctx {
         shared,
         world: &world,
         req,
     };
+    if let Route::PackageFile {
+        project,
+        name,
+        version,
+        file,
+    } = route
+        && req.method == "PUT"
+    {
+        return match ctx.package_upload(project, name, version, file) {
+            Ok(upload) => {
+                world.packages.push(upload);
+                message(201, "201 Created")
+            }
+            Err(r) => r,
+        };
+    }
     match route {
         Route::Job => ctx.job(),
         Route::AllowedAgents => ctx.allowed_agents(),
@@ -146,6 +191,12 @@ fn dispatch(shared: &Shared, req: &Request) -> Response {
             job_id,
             path,
         } => ctx.entry_by_id(project, job_id, path),
+        Route::PackageFile {
+            project,
+            name,
+            version,
+            file,
+        } => ctx.package_download(project, name, version, file),
     }
 }
 
@@ -300,8 +351,9 @@ impl<'a> Ctx<'a> {
 
     // ---- project resolution and permissions (§3, §4) ----------------------------------------
 
-    /// `find_project!`, the job-token scope, and the artifact endpoints' permission checks.
-    fn artifact_project(&self, raw_id: &str) -> Result<&'a Project, Response> {
+    /// `find_project!` and the job-token scope: who asks, the project, and whether it was
+    /// found by a former path (the caller answers 301, or 405 to other methods than GET).
+    fn scoped_project(&self, raw_id: &str) -> Result<(Identity, &'a Project, bool), Response> {
         let identity = authenticate(self.world, self.req)?;
         let Ok(id) = String::from_utf8(percent_decode(raw_id)) else {
             return Err(not_found(Some("Project")));
@@ -350,6 +402,12 @@ impl<'a> Ctx<'a> {
         if identity == Identity::Anonymous && !project.public {
             return Err(not_found(Some("Project")));
         }
+        Ok((identity, project, moved))
+    }
+
+    /// `find_project!`, the job-token scope, and the artifact endpoints' permission checks.
+    fn artifact_project(&self, raw_id: &str) -> Result<&'a Project, Response> {
+        let (identity, project, moved) = self.scoped_project(raw_id)?;
         if moved {
             if !matches!(self.req.method.as_str(), "GET" | "HEAD") {
                 return Err(message(405, "405 Method Not Allowed"));
@@ -372,6 +430,111 @@ impl<'a> Ctx<'a> {
             return Err(not_found(Some("Project")));
         }
         Ok(project)
+    }
+
+    /// `authorized_user_project` and the package permissions: reading (`read_package`) needs
+    /// a public project (anonymous too) or Reporter; writing (`create_package`) needs
+    /// Developer, and a job token that the project's allowlist lets in even when it is public.
+    fn package_project(&self, raw_id: &str, write: bool) -> Result<&'a Project, Response> {
+        let (identity, project, moved) = self.scoped_project(raw_id)?;
+        if moved {
+            if !matches!(self.req.method.as_str(), "GET" | "HEAD") {
+                return Err(message(405, "405 Method Not Allowed"));
+            }
+            return Err(self.redirect_to_id(raw_id, project.id));
+        }
+        let allowed = match &identity {
+            Identity::User => true,
+            Identity::Anonymous => !write && project.public,
+            Identity::Job { project_id, .. } if write => {
+                let in_scope = *project_id == project.id
+                    || !project.allowlist_enabled
+                    || project.allowlist.contains(project_id);
+                if !in_scope {
+                    let source = self
+                        .world
+                        .project(*project_id)
+                        .map_or("unknown", Project::path);
+                    return Err(forbidden(Some(&format!(
+                        "Authentication by CI/CD job token not allowed from {source} to {}.",
+                        project.path()
+                    ))));
+                }
+                project.user_role.is_some_and(|r| r >= Role::Developer)
+            }
+            Identity::Job { .. } => {
+                project.public || project.user_role.is_some_and(|r| r >= Role::Reporter)
+            }
+        };
+        if allowed {
+            Ok(project)
+        } else {
+            Err(forbidden(None))
+        }
+    }
+
+    // ---- generic packages (lib/api/generic_packages.rb) -------------------------------------
+
+    /// `GET`/`HEAD`: the newest upload of the file, served as Workhorse serves local files
+    /// (ranges, ETag), with GitLab's `X-Checksum-SHA256`.
+    fn package_download(
+        &self,
+        raw_project: &str,
+        raw_name: &str,
+        raw_version: &str,
+        raw_file: &str,
+    ) -> Response {
+        let (name, version, file) = match package_params(raw_name, raw_version, raw_file) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let project = match self.package_project(raw_project, false) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let Some(package) = self.world.package(project.id, &name, &version, &file) else {
+            return record_not_found();
+        };
+        let archive = Archive::Bytes(package.bytes.clone());
+        let Ok(content) = Content::of(&archive, self.shared.started) else {
+            return record_not_found();
+        };
+        let sha256 = content.etag.trim_matches('"').to_string();
+        content::serve(
+            self.req,
+            &content,
+            &[
+                ("Content-Type", "application/octet-stream".to_string()),
+                (
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{file}\"; filename*=UTF-8''{file}"),
+                ),
+                ("X-Checksum-SHA256", sha256),
+            ],
+        )
+    }
+
+    /// `PUT`: the upload to store, or GitLab's refusal. Anonymous uploads get 401 before
+    /// anything else is looked at (`authenticate_non_get!`). `status` and `select` are ignored.
+    fn package_upload(
+        &self,
+        raw_project: &str,
+        raw_name: &str,
+        raw_version: &str,
+        raw_file: &str,
+    ) -> Result<PackageFile, Response> {
+        if authenticate(self.world, self.req)? == Identity::Anonymous {
+            return Err(unauthorized());
+        }
+        let (name, version, file_name) = package_params(raw_name, raw_version, raw_file)?;
+        let project = self.package_project(raw_project, true)?;
+        Ok(PackageFile {
+            project_id: project.id,
+            name,
+            version,
+            file_name,
+            bytes: std::sync::Arc::new(self.req.body.clone()),
+        })
     }
 
     /// 301 to the same URL with the numeric id in place of the old path.
@@ -534,6 +697,43 @@ impl<'a> Ctx<'a> {
             ],
         )
     }
+}
+
+/// The decoded name, version and file name, checked as Grape checks them: names and file
+/// names `\A[A-Za-z0-9._+-]+\z`, versions `\A(?!.*\.\.)[\w+.-]+\z`, and no `..` path
+/// (`file_path: true`). 400 `{"error":"package_version is invalid"}` and the like.
+fn package_params(
+    raw_name: &str,
+    raw_version: &str,
+    raw_file: &str,
+) -> Result<(String, String, String), Response> {
+    let decode = |raw: &str| String::from_utf8(percent_decode(raw)).unwrap_or_default();
+    let (name, version, file) = (decode(raw_name), decode(raw_version), decode(raw_file));
+    let name_like = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    };
+    let checks = [
+        ("package_name", name_like(&name), name != ".."),
+        (
+            "package_version",
+            name_like(&version) && !version.contains(".."),
+            true,
+        ),
+        ("file_name", name_like(&file), file != ".."),
+    ];
+    for (param, valid, path_ok) in checks {
+        if !valid {
+            return Err(invalid_param(&format!("{param} is invalid")));
+        }
+        if !path_ok {
+            return Err(invalid_param(&format!(
+                "{param} should be a valid file path"
+            )));
+        }
+    }
+    Ok((name, version, file))
 }
 
 /// A Grape `Integer` parameter.
@@ -739,11 +939,40 @@ mod tests {
                 path: "dist/app"
             })
         );
+        assert_eq!(
+            p("/api/v4/projects/tools%2Fgljob/packages/generic/gljob/0.1.0/SHA256SUMS"),
+            Some(Route::PackageFile {
+                project: "tools%2Fgljob",
+                name: "gljob",
+                version: "0.1.0",
+                file: "SHA256SUMS"
+            })
+        );
+        assert_eq!(p("/api/v4/projects/1/packages/generic/gljob/0.1.0"), None);
+        assert_eq!(
+            p("/api/v4/projects/1/packages/generic/gljob/0.1.0/a/b"),
+            None
+        );
+        assert_eq!(p("/api/v4/projects/1/packages/generic/gljob//f"), None);
         assert_eq!(p("/api/v4/projects/group/sub/jobs/1/artifacts"), None);
         assert_eq!(p("/api/v4/projects/2/jobs/artifacts/main"), None);
         assert_eq!(p("/api/v4/projects/2/jobs"), None);
         assert_eq!(p("/api/v4/nope"), None);
         assert_eq!(p("/job"), None);
+    }
+
+    #[test]
+    fn checks_package_params_like_grape() {
+        let ok = |n, v, f| package_params(n, v, f).is_ok();
+        assert!(ok("gljob", "0.1.0", "gljob-0.1.0-x86_64-linux"));
+        assert!(ok("gljob", "latest", "VERSION"));
+        assert!(ok("gljob", "1.0.0-rc_1%2Bbuild", "a+b_c.txt"));
+        assert!(!ok("gljob", "1..0", "f"));
+        assert!(!ok("gljob", "v%201", "f"));
+        assert!(!ok("glj%2Fob", "1.0.0", "f"));
+        assert!(!ok("gljob", "1.0.0", "a%2Fb"));
+        assert!(!ok("..", "1.0.0", "f"));
+        assert!(!ok("gljob", "1.0.0", ".."));
     }
 
     #[test]

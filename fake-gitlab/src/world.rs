@@ -1,4 +1,5 @@
-//! The data the fake serves: projects, pipelines, jobs, job tokens and archives.
+//! The data the fake serves: projects, pipelines, jobs, job tokens, archives and generic
+//! packages.
 //!
 //! Plain structs with public fields, so that a test can reach into a running server
 //! (`server.world()`) and change anything between two requests: rename a project, empty an
@@ -96,6 +97,35 @@ pub struct World {
     /// Body of `GET /job/allowed_agents` for any valid job token (default:
     /// `fixtures/allowed_agents.json` verbatim).
     pub agents_body: String,
+    /// Files in projects' generic package registries, oldest first (none in the demo world).
+    pub packages: Vec<PackageFile>,
+}
+
+/// One file of a generic package: `GET`/`PUT
+/// /projects/:id/packages/generic/:name/:version/:file`. A later upload of the same file name
+/// to the same package version does not replace the earlier one; downloads get the newest, as
+/// GitLab's (duplicates are allowed by default).
+#[derive(Clone)]
+pub struct PackageFile {
+    pub project_id: u64,
+    pub name: String,
+    pub version: String,
+    pub file_name: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PackageFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PackageFile(project {}, {}/{}/{}, {} bytes)",
+            self.project_id,
+            self.name,
+            self.version,
+            self.file_name,
+            self.bytes.len()
+        )
+    }
 }
 
 /// A project. `path_with_namespace` is its full path; its `path` is the last segment.
@@ -300,6 +330,7 @@ impl World {
             ],
             job_body: include_str!("../fixtures/job.json").to_string(),
             agents_body: include_str!("../fixtures/allowed_agents.json").to_string(),
+            packages: Vec::new(),
         };
 
         let p1 = w.add_project(demo::OWN_PROJECT, "namespace1/project1");
@@ -464,6 +495,42 @@ impl World {
     pub fn job_project_id(&self, job_id: u64) -> Option<u64> {
         let job = self.job(job_id)?;
         Some(self.pipeline(job.pipeline_id)?.project_id)
+    }
+
+    /// Publishes a file in a project's generic package registry, as `PUT
+    /// /projects/:id/packages/generic/:name/:version/:file` does. The project is not checked:
+    /// downloads answer only for projects that exist.
+    pub fn add_package(
+        &mut self,
+        project_id: u64,
+        name: &str,
+        version: &str,
+        file_name: &str,
+        bytes: impl Into<Vec<u8>>,
+    ) {
+        self.packages.push(PackageFile {
+            project_id,
+            name: name.to_string(),
+            version: version.to_string(),
+            file_name: file_name.to_string(),
+            bytes: Arc::new(bytes.into()),
+        });
+    }
+
+    /// The newest upload of this package file.
+    pub fn package(
+        &self,
+        project_id: u64,
+        name: &str,
+        version: &str,
+        file_name: &str,
+    ) -> Option<&PackageFile> {
+        self.packages.iter().rev().find(|p| {
+            p.project_id == project_id
+                && p.name == name
+                && p.version == version
+                && p.file_name == file_name
+        })
     }
 
     /// Sets the archive of a job (panics if there is no such job: a test bug).
