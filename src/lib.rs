@@ -17,5 +17,6 @@ pub mod glob;
 pub mod output;
 pub mod progress;
 pub mod signals;
+pub mod time;
 pub mod transport;
 pub mod zipfmt;

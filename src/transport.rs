@@ -520,7 +520,7 @@ fn server_wait(response: &Response<Body>) -> Option<Duration> {
         if let Ok(secs) = value.parse::<u64>() {
             return Some(Duration::from_secs(secs));
         }
-        if let Some(at) = parse_http_date(value) {
+        if let Some(at) = crate::time::parse_http_date(value) {
             return Some(Duration::from_secs(at.saturating_sub(now)));
         }
     }
@@ -539,31 +539,6 @@ pub fn backoff(attempt: u32) -> Duration {
         .unwrap_or(0);
     let jitter = (nanos as u64 ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % 1000;
     full / 2 + (full / 2).mul_f64(jitter as f64 / 1000.0)
-}
-
-/// Parses an IMF-fixdate (`Wed, 21 Oct 2015 07:28:00 GMT`) to Unix seconds.
-fn parse_http_date(value: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut parts = value.split_whitespace().skip(1);
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
-    let year: u64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    Some(days_from_civil(year, month, day)? * 86400 + h * 3600 + m * 60 + s)
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: u64, m: u64, d: u64) -> Option<u64> {
-    let y = if m <= 2 { y.checked_sub(1)? } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
 }
 
 /// Resolves a `Location` against the URL it came from (absolute URLs and absolute paths).
@@ -632,16 +607,6 @@ mod tests {
             Origin::of("http://127.0.0.1:1/"),
             Origin::of("http://127.0.0.1:2/")
         );
-    }
-
-    #[test]
-    fn http_dates_parse() {
-        assert_eq!(
-            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(1_445_412_480)
-        );
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("soon"), None);
     }
 
     #[test]

@@ -356,10 +356,7 @@ fn dos_time(date: u16, time: u16) -> Option<SystemTime> {
     }
     let secs =
         u64::from(time >> 11) * 3600 + u64::from((time >> 5) & 63) * 60 + u64::from(time & 31) * 2;
-    Some(
-        UNIX_EPOCH
-            + Duration::from_secs(crate::transport::days_from_civil(y, m, d)? * 86400 + secs),
-    )
+    Some(UNIX_EPOCH + Duration::from_secs(crate::time::days_from_civil(y, m, d)? * 86400 + secs))
 }
 
 /// Reads an entry's local header, checks it against the central one, and returns where the
