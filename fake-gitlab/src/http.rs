@@ -39,7 +39,6 @@ pub(crate) struct Request {
     pub query: Vec<(String, String)>,
     /// Header names lower-cased, in the order received.
     pub headers: Vec<(String, String)>,
-    #[allow(dead_code)] // read by the package-registry routes that are still to come
     pub body: Vec<u8>,
     pub keep_alive: bool,
     /// When the request line was read.

@@ -61,6 +61,12 @@
 //! - Roles and `artifacts:access: none` are per project, not per user or per job.
 //! - Multi-range requests get the whole body (200) rather than `multipart/byteranges`.
 //! - `GET /projects/:id/jobs` is not implemented yet.
+//!
+//! It also serves GitLab's generic package registry (`GET`/`HEAD`/`PUT
+//! /projects/:id/packages/generic/:name/:version/:file`, see [`World::add_package`]), so
+//! install.sh and the release publishing are tested end to end, and it can pace archive
+//! bodies to a bandwidth ([`Config::throttle_bytes_per_sec`]) and count the bytes it sent
+//! ([`Server::bytes_sent`]) for the benchmark.
 
 #![forbid(unsafe_code)]
 
@@ -81,7 +87,7 @@ use std::sync::{Arc, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use world::{Archive, Job, Pipeline, Project, Role, TokenGrant, World, demo};
+pub use world::{Archive, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo};
 
 use serve::{Shared, lock};
 
@@ -118,6 +124,11 @@ pub struct Config {
     pub port: u16,
     /// Port of the storage origin; 0 = any free port.
     pub storage_port: u16,
+    /// A bandwidth limit standing in for a real network: archive bodies (whole archives and
+    /// ranges of them on either origin, and single files read out of an archive) are paced
+    /// to at most this many bytes per second, shared by all connections of both origins as
+    /// one link would be. `None`: as fast as loopback goes.
+    pub throttle_bytes_per_sec: Option<u64>,
 }
 
 /// One request as received (either origin).
@@ -402,6 +413,14 @@ impl Server {
     /// The data the server serves, to read or change. Requests wait while the guard is held.
     pub fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.shared.world)
+    }
+
+    /// Bytes written to client sockets so far, both origins: status lines, headers and
+    /// bodies, before TLS. Counted as they are handed to the kernel, so a client that hangs
+    /// up in the middle of a body is charged for what was already in its socket buffer. For
+    /// benchmarks: the difference across one client run is what that run transferred.
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared.bytes_sent.load(Ordering::Relaxed)
     }
 
     /// Prints one line per request to stderr (method, target with secrets redacted, status).

@@ -71,6 +71,7 @@ fn run(args: Args) -> std::io::Result<()> {
         ee_unlicensed: args.ee_unlicensed,
         port: args.port,
         storage_port: args.storage_port,
+        ..Config::default()
     })?;
     server.log_to_stderr(true);
 

@@ -5,16 +5,20 @@
 //! asks the origin's routes for a response (unless the fault replaces it), and writes it as
 //! the fault shapes it. Every error on a connection ends only that connection: a client that
 //! hangs up is normal, so nothing here panics on I/O, and every lock tolerates poisoning.
+//!
+//! Every response goes out through a [`Metered`] socket, which counts the bytes for
+//! [`Server::bytes_sent`](crate::Server::bytes_sent) and, under
+//! [`Config::throttle_bytes_per_sec`], paces archive bodies through the one shared [`Link`].
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::http::{self, Ending, ReadError, Request, Response, Shape, Stream};
+use crate::http::{self, Body, Ending, ReadError, Request, Response, Shape, Stream};
 use crate::world::World;
 use crate::{Config, Fault, FaultKind, LoggedRequest, Origin, routes, storage};
 
@@ -49,6 +53,10 @@ pub(crate) struct Shared {
     /// Dates in-memory archives (`Last-Modified`).
     pub started: SystemTime,
     pub log_to_stderr: AtomicBool,
+    /// Bytes written to client sockets, both origins (`Server::bytes_sent`).
+    pub bytes_sent: AtomicU64,
+    /// The simulated network link that throttled bodies share.
+    link: Mutex<Link>,
     stopping: Mutex<bool>,
     wake: Condvar,
     /// Clones of the open connections' sockets, to shut them down when the server stops.
@@ -69,6 +77,8 @@ impl Shared {
             signatures: Mutex::new(HashMap::new()),
             started: SystemTime::now(),
             log_to_stderr: AtomicBool::new(false),
+            bytes_sent: AtomicU64::new(0),
+            link: Mutex::new(Link { free_at: None }),
             stopping: Mutex::new(false),
             wake: Condvar::new(),
             conns: Mutex::new(HashMap::new()),
@@ -237,7 +247,7 @@ fn serve_requests(shared: &Shared, origin: Origin, reader: &mut BufReader<Stream
             Err(ReadError::Bad(why)) => {
                 let resp = Response::typed(400, "text/plain; charset=utf-8", format!("{why}\n"));
                 let _ = http::write_response(
-                    reader.get_mut(),
+                    &mut Metered::new(shared, reader.get_mut(), &resp),
                     &resp,
                     false,
                     false,
@@ -295,7 +305,7 @@ fn serve_requests(shared: &Shared, origin: Origin, reader: &mut BufReader<Stream
         }
         let head_only = req.method == "HEAD";
         let written = http::write_response(
-            reader.get_mut(),
+            &mut Metered::new(shared, reader.get_mut(), &resp),
             &resp,
             head_only,
             req.keep_alive,
@@ -314,6 +324,82 @@ fn serve_requests(shared: &Shared, origin: Origin, reader: &mut BufReader<Stream
             Ok(ending) => return ending,
             Err(_) => return Ending::Close,
         }
+    }
+}
+
+/// The one network link of a throttled server: when it is next free to carry bytes.
+struct Link {
+    free_at: Option<Instant>,
+}
+
+/// How far a link that was idle may run ahead: a token bucket this deep, so that a pacing
+/// sleep that overshoots is made up for instead of lowering the rate.
+const LINK_BURST: Duration = Duration::from_millis(10);
+
+impl Shared {
+    /// Books `n` bytes on the link at `rate` bytes/s and returns when they will have passed.
+    fn book_link(&self, n: u64, rate: u64) -> Instant {
+        let now = Instant::now();
+        let mut link = lock(&self.link);
+        let earliest = now.checked_sub(LINK_BURST).unwrap_or(now);
+        let start = link.free_at.map_or(earliest, |t| t.max(earliest));
+        let done = start + Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
+        link.free_at = Some(done);
+        done
+    }
+}
+
+/// A client socket as `write_response` sees it: counts every byte written and, when the
+/// server is throttled and the response carries archive bytes, paces the writes so that all
+/// such bodies together go no faster than the configured rate.
+struct Metered<'a, W: Write> {
+    shared: &'a Shared,
+    inner: &'a mut W,
+    /// Bytes per second, when this response is paced.
+    rate: Option<u64>,
+}
+
+impl<'a, W: Write> Metered<'a, W> {
+    fn new(shared: &'a Shared, inner: &'a mut W, resp: &Response) -> Metered<'a, W> {
+        let archive_bytes = matches!(
+            resp.body,
+            Body::File { .. } | Body::Shared { .. } | Body::ZipEntry { .. }
+        );
+        Metered {
+            shared,
+            inner,
+            rate: shared
+                .config
+                .throttle_bytes_per_sec
+                .filter(|_| archive_bytes),
+        }
+    }
+}
+
+impl<W: Write> Write for Metered<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let counter = &self.shared.bytes_sent;
+        let Some(rate) = self.rate else {
+            let n = self.inner.write(buf)?;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            return Ok(n);
+        };
+        // Slices of at most 5 ms of link time (and 64 KiB), so pacing stays smooth.
+        let slice = usize::try_from(rate / 200)
+            .unwrap_or(usize::MAX)
+            .clamp(1024, 64 * 1024);
+        let n = self.inner.write(&buf[..buf.len().min(slice)])?;
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        let done = self.shared.book_link(n as u64, rate);
+        let now = Instant::now();
+        if done > now {
+            thread::sleep(done - now);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
