@@ -47,6 +47,9 @@ pub const RATIO_FLOOR: u64 = 100 << 20;
 pub const RESERVED_PREFIX: &str = ".gljob-staging-";
 
 const MAX_LINK_TARGET: u64 = 4096;
+/// Linux's limits on one name and on a whole path (NAME_MAX, PATH_MAX).
+const MAX_NAME: usize = 255;
+const MAX_PATH: usize = 4096;
 
 /// What [`plan`] found: enough to extract, nothing per entry but offsets.
 pub struct Plan {
@@ -265,11 +268,16 @@ fn find_below_leaf<S: Source + ?Sized>(
 /// A symlink entry's target, read from its (small) data and checked: it must stay inside
 /// the destination and not pass through another symlink entry. Read when the entry is
 /// unpacked, so that planning needs nothing but the central directory.
+///
+/// With `dest`, the target must also not pass through a symlink the destination already
+/// holds: `l -> link/../x` is inside DEST as text, but not when the user's `link` points
+/// elsewhere.
 pub fn link_target<S: Source + ?Sized>(
     source: &S,
     c: &Central,
     path: &str,
     plan: &Plan,
+    dest: Option<&std::path::Path>,
 ) -> Result<String, Failure> {
     let unreadable = |why: String| refuse(format!("the symlink {path:?}: {why}"));
     let start = zipfmt::data_start(source, c).map_err(unreadable)?;
@@ -283,8 +291,15 @@ pub fn link_target<S: Source + ?Sized>(
             "the symlink {path:?} has a target that is not UTF-8"
         ))
     })?;
-    check_link(path, &target, &plan.links)
-        .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
+    let dest_link = |p: &str| {
+        dest.is_some_and(|d| {
+            std::fs::symlink_metadata(d.join(p)).is_ok_and(|m| m.file_type().is_symlink())
+        })
+    };
+    check_link(path, &target, &|p: &str| {
+        plan.links.contains(p) || dest_link(p)
+    })
+    .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
     Ok(target)
 }
 
@@ -300,11 +315,22 @@ pub fn normalise(raw: &[u8]) -> Result<String, &'static str> {
     if name.starts_with('/') {
         return Err("is an absolute path");
     }
+    if name.len() > MAX_PATH {
+        return Err("is longer than a Linux path may be");
+    }
     let mut parts = Vec::new();
     for part in name.split('/') {
         match part {
             "" | "." => {}
             ".." => return Err("climbs out with '..'"),
+            // Refused here, as a property of the archive, rather than failing to be created
+            // (exit 9) after the whole download.
+            p if p.len() > MAX_NAME => return Err("has a name over 255 bytes"),
+            // Anywhere in the path: a fetch into that directory would take it for a dead
+            // run's staging and delete it.
+            p if p.starts_with(RESERVED_PREFIX) => {
+                return Err("uses gljob's reserved staging name");
+            }
             p => parts.push(p),
         }
     }
@@ -313,9 +339,6 @@ pub fn normalise(raw: &[u8]) -> Result<String, &'static str> {
         if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
             return Err("starts with a drive letter");
         }
-        if first.starts_with(RESERVED_PREFIX) {
-            return Err("uses gljob's reserved staging name");
-        }
     }
     Ok(parts.join("/"))
 }
@@ -323,7 +346,11 @@ pub fn normalise(raw: &[u8]) -> Result<String, &'static str> {
 /// Resolves `target` from the link's directory, lexically, and refuses it if it leaves the
 /// destination or passes through another symlink of the archive (a chain could escape where
 /// each link alone does not).
-pub fn check_link(path: &str, target: &str, links: &HashSet<String>) -> Result<(), &'static str> {
+pub fn check_link(
+    path: &str,
+    target: &str,
+    is_link: &dyn Fn(&str) -> bool,
+) -> Result<(), &'static str> {
     if target.is_empty() || target.len() as u64 > MAX_LINK_TARGET {
         return Err("has an empty or overlong target");
     }
@@ -336,8 +363,8 @@ pub fn check_link(path: &str, target: &str, links: &HashSet<String>) -> Result<(
     let mut resolved: Vec<&str> = path.split('/').collect();
     resolved.pop(); // the link's own name
     for part in target.split('/') {
-        if !resolved.is_empty() && links.contains(&resolved.join("/")) {
-            return Err("resolves through another symlink");
+        if !resolved.is_empty() && is_link(&resolved.join("/")) {
+            return Err("resolves through another symlink (of the archive or the destination)");
         }
         match part {
             "" | "." => {}
@@ -396,14 +423,25 @@ mod tests {
 
     #[test]
     fn link_targets_must_stay_inside_without_chains() {
-        let none = HashSet::new();
+        let none = |_: &str| false;
         assert!(check_link("dist/current", "app", &none).is_ok());
         assert!(check_link("a/b/l", "../../x", &none).is_ok());
         assert!(check_link("a/l", "../../x", &none).is_err());
         assert!(check_link("l", "/etc/passwd", &none).is_err());
         assert!(check_link("l", "..", &none).is_err());
-        let links: HashSet<String> = ["x/y".to_string()].into();
         // x/y -> .. is fine alone, but z -> x/y/.. goes through it.
+        let links = |p: &str| p == "x/y";
         assert!(check_link("z", "x/y/..", &links).is_err());
+        assert!(
+            check_link("z", "x/y", &links).is_ok(),
+            "pointing at a link is not passing through it"
+        );
+    }
+
+    #[test]
+    fn long_and_reserved_names_are_refused_anywhere() {
+        assert!(normalise(format!("a/{}", "n".repeat(256)).as_bytes()).is_err());
+        assert!(normalise(format!("a/{}", "n".repeat(255)).as_bytes()).is_ok());
+        assert!(normalise(b"a/.gljob-staging-99999999-1/x").is_err());
     }
 }

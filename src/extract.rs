@@ -145,6 +145,7 @@ pub fn unpack<S: Source + ?Sized>(
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
     tree: &Path,
+    dest: &Path,
     workers: usize,
 ) -> Result<Unpacked> {
     fs::create_dir(tree).map_err(|e| fs_failure("cannot create the staging directory", tree, e))?;
@@ -155,7 +156,7 @@ pub fn unpack<S: Source + ?Sized>(
             .map(|_| {
                 let (failed, next) = (&failed, &next);
                 scope.spawn(move || {
-                    let result = unpack_share(source, plan, keep, tree, next, failed);
+                    let result = unpack_share(source, plan, keep, tree, dest, next, failed);
                     if result.is_err() {
                         failed.store(true, Ordering::SeqCst);
                     }
@@ -220,6 +221,7 @@ fn unpack_share<S: Source + ?Sized>(
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
     tree: &Path,
+    dest: &Path,
     next: &AtomicU64,
     failed: &AtomicBool,
 ) -> Result<Unpacked> {
@@ -260,7 +262,7 @@ fn unpack_share<S: Source + ?Sized>(
             made_parent = parent.to_path_buf();
         }
         if kind == Type::Symlink {
-            let target = archive::link_target(source, &c, &rel, plan)?;
+            let target = archive::link_target(source, &c, &rel, plan, Some(dest))?;
             symlink(&target, &path)
                 .map_err(|e| fs_failure("cannot create the symlink", &path, e))?;
             done.files += 1;

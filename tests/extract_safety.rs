@@ -323,3 +323,45 @@ fn an_empty_archive_is_a_success_with_no_files() {
         .stderr_has(&["fetched 0 files"]);
     assert_eq!(snapshot(g.dir()), before);
 }
+
+/// Findings of the fuzzer and the property tests (fuzz/regressions/), now refused.
+#[test]
+fn a_symlink_through_a_symlink_the_destination_holds() {
+    let server = server();
+    publish(
+        &server,
+        1,
+        "main",
+        "evil",
+        raw_zip(&[RawEntry::symlink("l", "escape/../outside/canary")]),
+    );
+    let mut g = gljob(&server);
+    let work = g.dir().to_path_buf();
+    std::fs::create_dir_all(work.join("out")).unwrap();
+    std::fs::create_dir_all(work.join("outside")).unwrap();
+    std::fs::write(work.join("outside/canary"), "secret").unwrap();
+    // The user's own link: inside DEST as text, outside in fact.
+    std::os::unix::fs::symlink("../outside", work.join("out/escape")).unwrap();
+    let before = snapshot(&work);
+    g.args(&["fetch", "--ref", "main", "--job", "evil", "--dest", "out"])
+        .run()
+        .code(8)
+        .stderr_has(&["through another symlink"]);
+    assert_eq!(snapshot(&work), before);
+    assert_no_temp(&work);
+}
+
+#[test]
+fn an_overlong_name_and_a_nested_reserved_name() {
+    let long = format!("a/{}", "n".repeat(300));
+    refused(
+        raw_zip(&[RawEntry::file(&long, b"x")]),
+        &[],
+        &["over 255 bytes"],
+    );
+    refused(
+        raw_zip(&[RawEntry::file("a/.gljob-staging-99999999-1/x", b"x")]),
+        &[],
+        &["reserved staging name"],
+    );
+}

@@ -13,5 +13,6 @@ mod images;
 mod job;
 mod large;
 mod local_faults;
+mod properties;
 mod signals;
 mod transport;

@@ -218,7 +218,7 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
         std::thread::scope(|scope| {
             remote.will_fill();
             let filler = scope.spawn(|| remote.fill(0, plan.dir.start, &mut progress));
-            let unpacked = extract::unpack(&remote, &plan, &keep, &tree, workers);
+            let unpacked = extract::unpack(&remote, &plan, &keep, &tree, &dest, workers);
             if unpacked.is_err() {
                 remote.cancel();
             }
@@ -234,7 +234,7 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
     } else {
         let ranges = archive::ranges(&remote, &plan, &keep)?;
         remote.fetch_ranges(&ranges, &mut progress)?;
-        extract::unpack(&remote, &plan, &keep, &tree, workers)
+        extract::unpack(&remote, &plan, &keep, &tree, &dest, workers)
     }
     .map_err(|e| explain(e, selection))?;
     progress.clear();
@@ -306,7 +306,7 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
         };
         let mode = archive::mode(&c);
         let target = match kind {
-            Type::Symlink => Some(archive::link_target(&archive, &c, &path, &plan)?),
+            Type::Symlink => Some(archive::link_target(&archive, &c, &path, &plan, None)?),
             _ => None,
         };
         if json {
