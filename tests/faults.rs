@@ -8,7 +8,7 @@ use fake_gitlab::zips::{Entry, build};
 use fake_gitlab::{Config, Fault, FaultKind, Server};
 
 use crate::util::{
-    Gljob, assert_no_secret_escaped, assert_no_temp, gljob, publish, server, server_with, snapshot,
+    Gljob, assert_no_secret_escaped, assert_no_temp, gljob, publish, server, server_with,
 };
 
 /// A ~600 KiB archive of stored and deflated entries, published as job "build" on main.
@@ -38,11 +38,9 @@ fn archive(server: &Server) -> Vec<(String, Vec<u8>)> {
 /// Fetches into `out/`, expecting `code`; on success the files must be byte-identical, on
 /// failure the working directory unchanged. No temp files, no leaked secrets, either way.
 fn fetch_expecting(server: &Server, g: &mut Gljob, files: &[(String, Vec<u8>)], code: i32) {
-    let before = snapshot(g.dir());
-    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
-        .run()
-        .code(code);
+    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"]);
     if code == 0 {
+        g.run().success();
         for (name, data) in files {
             assert_eq!(
                 &std::fs::read(g.dir().join("out").join(name)).unwrap(),
@@ -50,10 +48,10 @@ fn fetch_expecting(server: &Server, g: &mut Gljob, files: &[(String, Vec<u8>)], 
                 "{name}"
             );
         }
+        assert_no_temp(g.dir());
     } else {
-        assert_eq!(snapshot(g.dir()), before);
+        g.fails_unchanged(code, &[]);
     }
-    assert_no_temp(g.dir());
     assert_no_secret_escaped(server, g.dir());
 }
 

@@ -3,29 +3,16 @@
 
 use fake_gitlab::{Config, Role};
 
-use crate::util::{FINISHED_TOKEN, Gljob, gljob, one_file, publish, server, server_with, snapshot};
-
-/// Runs a fetch expected to fail, and checks that the working directory is unchanged.
-fn fails(mut g: Gljob, args: &[&str], code: i32, needles: &[&str]) {
-    let before = snapshot(g.dir());
-    g.arg("fetch")
-        .args(args)
-        .run()
-        .code(code)
-        .stderr_has(needles);
-    assert_eq!(
-        snapshot(g.dir()),
-        before,
-        "a JSON error body must never be written to disk"
-    );
-}
+use crate::util::{FINISHED_TOKEN, gljob, one_file, publish, server, server_with};
 
 #[test]
 fn a_dead_token_is_exit_4() {
     let server = server();
     let mut g = gljob(&server);
     g.env("CI_JOB_TOKEN", FINISHED_TOKEN);
-    fails(g, &["--ref", "main", "--job", "build"], 4, &["401"]);
+    g.arg("fetch")
+        .args(&["--ref", "main", "--job", "build"])
+        .fails_unchanged(4, &["401"]);
 }
 
 #[test]
@@ -36,31 +23,30 @@ fn a_project_outside_the_allowlist_is_exit_5_naming_the_allowlist() {
         .add_project(30, "other/locked")
         .allowlist
         .clear();
-    fails(
-        gljob(&server),
-        &[
+    gljob(&server)
+        .arg("fetch")
+        .args(&[
             "--project",
             "other/locked",
             "--ref",
             "main",
             "--job",
             "build",
-        ],
-        5,
-        &["other/locked", "Job token permissions", "not allowed from"],
-    );
+        ])
+        .fails_unchanged(
+            5,
+            &["other/locked", "Job token permissions", "not allowed from"],
+        );
 }
 
 #[test]
 fn a_missing_role_is_exit_5_naming_the_role() {
     let server = server();
     server.world().add_project(31, "team/guestonly").user_role = Some(Role::Guest);
-    fails(
-        gljob(&server),
-        &["--project", "31", "--ref", "main", "--job", "build"],
-        5,
-        &["Reporter"],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--project", "31", "--ref", "main", "--job", "build"])
+        .fails_unchanged(5, &["Reporter"]);
 }
 
 #[test]
@@ -71,23 +57,19 @@ fn artifacts_access_none_is_exit_5() {
         .add_project(32, "team/hidden")
         .artifacts_access_none = true;
     publish(&server, 32, "main", "build", one_file("x", b"x"));
-    fails(
-        gljob(&server),
-        &["--project", "32", "--ref", "main", "--job", "build"],
-        5,
-        &["403"],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--project", "32", "--ref", "main", "--job", "build"])
+        .fails_unchanged(5, &["403"]);
 }
 
 #[test]
 fn an_unknown_project_is_exit_6_with_the_usual_causes() {
     let server = server();
-    fails(
-        gljob(&server),
-        &["--project", "no/such", "--ref", "main", "--job", "build"],
-        6,
-        &["no/such", "404 Project Not Found", "allowlist"],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--project", "no/such", "--ref", "main", "--job", "build"])
+        .fails_unchanged(6, &["no/such", "404 Project Not Found", "allowlist"]);
 }
 
 #[test]
@@ -97,30 +79,29 @@ fn ee_without_the_licence_is_explained() {
         ..Config::default()
     });
     publish(&server, 1, "main", "build", one_file("x", b"x"));
-    fails(
-        gljob(&server),
-        &["--ref", "main", "--job", "build"],
-        6,
-        &["Premium"],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--ref", "main", "--job", "build"])
+        .fails_unchanged(6, &["Premium"]);
 }
 
 #[test]
 fn no_such_job_on_the_ref_names_ref_job_and_causes() {
     let server = server();
     publish(&server, 1, "main", "build", one_file("x", b"x"));
-    fails(
-        gljob(&server),
-        &["--ref", "main", "--job", "Build"],
-        6,
-        &[
-            "latest successful pipeline for \"main\"",
-            "\"Build\"",
-            "case-sensitive",
-            "still running",
-            "expired",
-        ],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--ref", "main", "--job", "Build"])
+        .fails_unchanged(
+            6,
+            &[
+                "latest successful pipeline for \"main\"",
+                "\"Build\"",
+                "case-sensitive",
+                "still running",
+                "expired",
+            ],
+        );
 }
 
 #[test]
@@ -144,23 +125,19 @@ fn a_newer_running_pipeline_does_not_hide_the_successful_one() {
 #[test]
 fn an_unknown_job_id_and_a_job_without_artifacts() {
     let server = server();
-    fails(
-        gljob(&server),
-        &["--job-id", "987654"],
-        6,
-        &["has no job 987654"],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--job-id", "987654"])
+        .fails_unchanged(6, &["has no job 987654"]);
     let id = {
         let mut world = server.world();
         let pipeline = world.add_pipeline(1, "main", "success");
         world.add_job(pipeline, "lint", None)
     };
-    fails(
-        gljob(&server),
-        &["--job-id", &id.to_string()],
-        6,
-        &["has no artifacts archive"],
-    );
+    gljob(&server)
+        .arg("fetch")
+        .args(&["--job-id", &id.to_string()])
+        .fails_unchanged(6, &["has no artifacts archive"]);
 }
 
 #[test]
@@ -199,7 +176,6 @@ fn an_expired_but_present_archive_is_still_served_by_job_id() {
     assert!(g.dir().join("old.txt").is_file());
     // The single-file route does not serve expired archives.
     let mut g = gljob(&server);
-    let before = snapshot(g.dir());
     g.args(&[
         "fetch",
         "--job-id",
@@ -209,10 +185,7 @@ fn an_expired_but_present_archive_is_still_served_by_job_id() {
         "-o",
         "x",
     ])
-    .run()
-    .code(6)
-    .stderr_has(&["no artifacts archive"]);
-    assert_eq!(snapshot(g.dir()), before);
+    .fails_unchanged(6, &["no artifacts archive"]);
 }
 
 #[test]

@@ -60,14 +60,10 @@ fn a_full_disk_during_the_download_is_exit_9_and_changes_nothing() {
         return;
     };
     std::fs::write(g.dir().join("small/mine"), "keep").unwrap();
-    let before = snapshot(g.dir());
     g.args(&[
         "fetch", "--ref", "main", "--job", "build", "--dest", "small",
     ])
-    .run()
-    .code(9)
-    .stderr_has(&["disk is full"]);
-    assert_eq!(snapshot(g.dir()), before);
+    .fails_unchanged(9, &["disk is full"]);
     assert_no_temp(g.dir());
 }
 
@@ -80,14 +76,10 @@ fn a_full_disk_while_unpacking_is_exit_9_and_changes_nothing() {
     let Some(_disk) = Tmpfs::mount(&g.dir().join("small"), "size=1200k") else {
         return;
     };
-    let before = snapshot(g.dir());
     g.args(&[
         "fetch", "--ref", "main", "--job", "build", "--dest", "small",
     ])
-    .run()
-    .code(9)
-    .stderr_has(&["disk is full"]);
-    assert_eq!(snapshot(g.dir()), before);
+    .fails_unchanged(9, &["disk is full"]);
     assert_no_temp(g.dir());
 }
 
@@ -111,14 +103,10 @@ fn a_destination_that_is_a_file_is_exit_9() {
     publish(&server, 1, "main", "build", big_archive());
     let mut g = gljob(&server);
     std::fs::write(g.dir().join("target"), "a file").unwrap();
-    let before = snapshot(g.dir());
     g.args(&[
         "fetch", "--ref", "main", "--job", "build", "--dest", "target",
     ])
-    .run()
-    .code(9)
-    .stderr_has(&["not a directory"]);
-    assert_eq!(snapshot(g.dir()), before);
+    .fails_unchanged(9, &["not a directory"]);
 }
 
 #[test]

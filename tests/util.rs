@@ -116,6 +116,22 @@ impl Gljob {
         self.finish(out)
     }
 
+    /// Runs gljob expecting it to fail with `code` and a message naming each of `needles`,
+    /// leaving the working directory exactly as it was (paths, modes, sizes, content hashes)
+    /// and no temporary file behind: the all-or-nothing promise, checked in one place.
+    pub fn fails_unchanged(&mut self, code: i32, needles: &[&str]) -> Run {
+        let before = snapshot(self.dir());
+        let run = self.run();
+        run.code(code).stderr_has(needles);
+        assert_eq!(
+            snapshot(self.dir()),
+            before,
+            "a failed run changed the working directory\n{run}"
+        );
+        assert_no_temp(self.dir());
+        run
+    }
+
     /// Starts gljob without waiting, for tests that act on it while it runs (signals).
     pub fn spawn(&mut self) -> std::process::Child {
         self.cmd
