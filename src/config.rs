@@ -52,7 +52,7 @@ pub struct Config {
     pub idle_timeout: Duration,
 }
 
-pub const DEFAULT_RETRIES: u32 = 4;
+const DEFAULT_RETRIES: u32 = 4;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
