@@ -189,9 +189,8 @@ impl Transport {
                 continue;
             }
             if status >= 400 {
-                let mut error = read_http_error(&url, response, attempts);
-                error.api_origin = Origin::of(&url).as_ref() == Some(&self.api);
-                return Err(error.into());
+                let api_origin = Origin::of(&url).as_ref() == Some(&self.api);
+                return Err(read_http_error(&url, response, attempts, api_origin).into());
             }
             return Ok(response);
         }
@@ -458,7 +457,12 @@ fn network_failure(err: &ureq::Error, url: &str, attempts: u32) -> Failure {
 }
 
 /// Reads a bounded part of an error body and picks out what GitLab (or storage) said.
-fn read_http_error(url: &str, response: Response<Body>, attempts: u32) -> HttpError {
+fn read_http_error(
+    url: &str,
+    response: Response<Body>,
+    attempts: u32,
+    api_origin: bool,
+) -> HttpError {
     let status = response.status().as_u16();
     let mut body = Vec::new();
     let _ = response
@@ -472,7 +476,7 @@ fn read_http_error(url: &str, response: Response<Body>, attempts: u32) -> HttpEr
         status,
         message: error_message(&body),
         attempts,
-        api_origin: false,
+        api_origin,
     }
 }
 
