@@ -3,8 +3,8 @@
 //! The destination is never written until every entry has been unpacked and verified (size
 //! and CRC) in a staging directory inside it (`DEST/.gljob-staging-PID-N`, so the final moves
 //! are renames on one filesystem). Unpacking runs on several threads over disjoint entries.
-//! The commit first checks every staged path against what is in the destination (no writing through an existing symlink, no file where a directory must
-//! go), then renames whole new subtrees where nothing is in the way and single entries where
+//! The commit first checks every staged path against what is in the destination (no writing
+//! through an existing symlink, no file where a directory must go), then renames whole new subtrees where nothing is in the way and single entries where
 //! something must be replaced, journalling each step so that any failure or signal rolls the
 //! destination back to exactly what it was. A staging directory left by a killed run is
 //! recognised by its PID and removed by the next run.
