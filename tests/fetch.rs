@@ -7,8 +7,8 @@ use fake_gitlab::zips::{Entry, EntryKind, build, sample};
 use fake_gitlab::{Config, Fault, FaultKind, Origin};
 
 use crate::util::{
-    TOKEN, archive_requests, assert_no_temp, gljob, one_file, publish, server, server_with,
-    snapshot,
+    Gljob, TOKEN, archive_requests, as_job, assert_no_temp, gljob, one_file, publish, server,
+    server_with, snapshot,
 };
 
 fn file(name: &str, content: &[u8], mode: u32) -> Entry {
@@ -557,6 +557,34 @@ fn setuid_and_sticky_bits_are_dropped() {
     };
     assert_eq!(mode("bin/tool"), 0o755);
     assert_eq!(mode("shared"), 0o777);
+}
+
+/// gljob creates most files with their final mode and changes it only when the umask would
+/// have taken bits away: whatever the umask, every file ends up with the archive's mode.
+#[test]
+fn file_modes_are_exact_under_any_umask() {
+    let server = server();
+    let modes = [0o644, 0o666, 0o755, 0o777, 0o600, 0o444, 0o711];
+    let entries: Vec<Entry> = modes
+        .iter()
+        .map(|m| file(&format!("f{m:o}"), b"x", *m))
+        .collect();
+    publish(&server, 1, "main", "build", build(&entries));
+    for umask in ["022", "077", "000", "027"] {
+        let script = format!("umask {umask}; exec \"$0\" \"$@\"");
+        let mut g = as_job(Gljob::wrapped(&["sh", "-c", &script]), &server);
+        g.args(&["fetch", "--ref", "main", "--job", "build"])
+            .run()
+            .success();
+        for m in modes {
+            let got = std::fs::metadata(g.dir().join(format!("f{m:o}")))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777;
+            assert_eq!(got, m, "umask {umask}: mode of f{m:o}");
+        }
+    }
 }
 
 #[test]
