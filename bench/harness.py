@@ -27,9 +27,11 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GiB = 1 << 30
 MiB = 1 << 20
 KiB = 1 << 10
 TIMEOUT = 1800  # seconds for one measured run
+RECENT_SECONDS = 300  # see Bench.wait_for_freed_inodes
 
 MODES = {
     "local": "archives served by the API origin",
@@ -110,6 +112,7 @@ class Bench:
         self.work = os.environ.get("BENCH_WORK", "/tmp/gljob-bench")
         self.workloads_dir = os.path.join(self.work, "workloads-quick" if args.quick else "workloads-full")
         self.scratch = os.path.join(self.work, "scratch")
+        self.scratch_n = 0
         self.samples = []
         self.probes = []
         self.loads = {}
@@ -155,10 +158,62 @@ class Bench:
 
     # ---------------------------------------------------------------- one measurement
 
-    def measure(self, server, mode, workload, tool, argv, run, check):
-        """Runs argv once under /usr/bin/time in a fresh scratch directory; records a sample."""
+    def fresh_scratch(self):
+        """A new, empty directory for one measurement.
+
+        Trees with many files are not deleted between measurements but kept until the end of
+        the run (`discard_scratch`): on ext4 without a journal (this benchmark's first machine),
+        the inode allocator skips inodes deleted in the last minutes, one cached-block lookup
+        each, so creating 100,000 files right after deleting 100,000 cost 10-20x more kernel
+        time (perf: `recently_deleted` under `ext4_create`) and made every sample depend on what
+        the previous one left behind. A CI job does not delete a tree of that size a second
+        before it fetches."""
+        self.scratch_n += 1
+        path = os.path.join(self.scratch, str(self.scratch_n))
+        os.makedirs(path)
+        return path
+
+    def scratch_bytes(self):
+        """Disk the trees kept until the end of the run take (4 KiB per file, at least)."""
+        total = 0
+        for mode in self.args.modes:
+            for workload in self.args.workloads:
+                w = self.manifest["workloads"][workload]
+                if w["files"] >= 1000:
+                    trees = len([t for t in self.tools(mode, workload) if t != "download alone"])
+                    total += self.args.runs * trees * (w["raw_bytes"] + w["files"] * 4096)
+        return total
+
+    def discard_scratch(self):
+        """Removes the extracted trees, noting when and how many inodes that freed."""
+        if not os.path.isdir(self.scratch):
+            return
+        freed = sum(len(dirs) + len(files) for _, dirs, files in os.walk(self.scratch))
+        log(f"removing the extracted trees in {self.scratch} ({freed} files and directories)")
         shutil.rmtree(self.scratch, ignore_errors=True)
-        os.makedirs(self.scratch)
+        os.sync()
+        with open(os.path.join(self.work, "scratch-removed.json"), "w") as f:
+            json.dump({"time": time.time(), "freed": freed}, f)
+
+    def wait_for_freed_inodes(self):
+        """Waits until the inodes the last removal freed are no longer "recently deleted".
+
+        Measured on this machine after removing 200,000 files: creating a file cost 580 us of
+        system time 5 s later, 330 us after 80 s, 200 us after 130 s and 53 us (normal) after
+        200 s. The wait is RECENT_SECONDS after a removal of 10,000 inodes or more."""
+        try:
+            with open(os.path.join(self.work, "scratch-removed.json")) as f:
+                last = json.load(f)
+        except (OSError, ValueError):
+            return
+        wait = last["time"] + RECENT_SECONDS - time.time()
+        if last["freed"] >= 10_000 and wait > 0:
+            log(f"waiting {wait:.0f} s: {last['freed']} inodes were freed {time.time() - last['time']:.0f} s ago, "
+                "and creating files next to recently freed inodes is slow on ext4 without a journal")
+            time.sleep(wait)
+
+    def measure(self, server, mode, workload, tool, argv, run, check, scratch):
+        """Runs argv once under /usr/bin/time in `scratch`; records a sample."""
         timefile = os.path.join(self.work, "time.out")
         errfile = os.path.join(self.work, "stderr.out")
         env = dict(self.base_env, **{k: v for k, v in server.env.items() if k.startswith("CI_")})
@@ -170,7 +225,7 @@ class Bench:
             try:
                 returncode = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", timefile, *argv],
                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                            env=env, cwd=self.scratch, timeout=TIMEOUT).returncode
+                                            env=env, cwd=scratch, timeout=TIMEOUT).returncode
             except subprocess.TimeoutExpired:
                 returncode = "timeout"
             wall = time.perf_counter() - t0
@@ -197,7 +252,9 @@ class Bench:
             why = sample["note"] or f"exit {returncode}"
             self.failures.append(f"{MODE_TITLES[mode]} / {workload} / {tool} run {run}: {why}\n{tail}")
             log(f"  FAILED {tool}: {why} {tail.strip()[-300:]}")
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        # Few files: deleting them now frees few inodes (see fresh_scratch) and a lot of disk.
+        if self.manifest["workloads"][workload]["files"] < 1000:
+            shutil.rmtree(scratch, ignore_errors=True)
         os.sync()
         return sample
 
@@ -249,6 +306,29 @@ class Bench:
                        check=True)
         with open(os.path.join(self.workloads_dir, "manifest.json")) as f:
             self.manifest = json.load(f)
+        self.discard_scratch()  # what an interrupted run left
+        need, free = self.scratch_bytes(), shutil.disk_usage(self.work).free
+        if need > free:
+            log(f"the extracted trees need about {need / GiB:.1f} GiB until the end of the run "
+                f"(see fresh_scratch), {self.work} has {free / GiB:.1f} GiB free: "
+                "use fewer --runs, --modes or --workloads, or another BENCH_WORK")
+            return 3
+        self.wait_for_freed_inodes()
+        try:
+            self.run_modes()
+        finally:
+            self.discard_scratch()
+        self.elapsed = time.monotonic() - t0
+        state = os.path.join(self.work, "samples-quick.json" if a.quick else "samples.json")
+        self.save(state)
+        self.write_report()
+        log(f"done in {fmt_duration(self.elapsed)}; report: {a.output}; raw samples: {state}")
+        if self.failures:
+            log(f"{len(self.failures)} measurement(s) failed: see the report")
+        return 1 if self.failures else 0
+
+    def run_modes(self):
+        a = self.args
         for mode in a.modes:
             server = FakeGitLab(self.server_bin, self.work, self.workloads_dir, mode, a.throttle)
             try:
@@ -262,14 +342,6 @@ class Bench:
                 self.loads[mode].append(loadavg())
             finally:
                 server.stop()
-        self.elapsed = time.monotonic() - t0
-        state = os.path.join(self.work, "samples-quick.json" if a.quick else "samples.json")
-        self.save(state)
-        self.write_report()
-        log(f"done in {fmt_duration(self.elapsed)}; report: {a.output}; raw samples: {state}")
-        if self.failures:
-            log(f"{len(self.failures)} measurement(s) failed: see the report")
-        return 1 if self.failures else 0
 
     def write_report(self):
         with open(self.args.output, "w") as f:
@@ -280,11 +352,12 @@ class Bench:
         log(f"{MODE_TITLES[mode]} / {workload}: {', '.join(tools)} x {self.args.runs}")
         for run in range(1, self.args.runs + 1):
             for tool in tools:
-                dest = os.path.join(self.scratch, "dest")
-                archive = os.path.join(self.scratch, "artifacts.zip")
+                scratch = self.fresh_scratch()
+                dest = os.path.join(scratch, "dest")
+                archive = os.path.join(scratch, "artifacts.zip")
                 argv = self.command(tool, workload, server.env, dest, archive)
                 check = None if tool == "download alone" else self.check_tree(workload, dest)
-                s = self.measure(server, mode, workload, tool, argv, run, check)
+                s = self.measure(server, mode, workload, tool, argv, run, check, scratch)
                 self.samples.append(s)
                 log(f"  run {run} {tool:16} {s['wall']:8.2f} s  cpu {s['cpu']:7.2f} s  rss {s['rss_kib'] / KiB:6.1f} MiB"
                     f"  {s['bytes'] / MiB:9.2f} MiB sent")
@@ -293,17 +366,19 @@ class Bench:
         small = self.manifest["workloads"]["one-big"]["small_file"]
         env = server.env
         base = [self.gljob, "fetch", "--project", env["CI_PROJECT_ID"], "--ref", env["BENCH_REF"], "--job", "one-big"]
-        dest = os.path.join(self.scratch, "dest")
 
-        def has_small():
+        def has_small(dest):
             path = os.path.join(dest, small)
             files, _ = tree_stats(dest)
             return "" if os.path.isfile(path) and files == 1 else f"want only {small} in the destination, found {files} files"
-        for name, argv, check in [
-            (f"gljob fetch --path {small}", base + ["--path", small, "--dest", dest, "--quiet"], has_small),
-            ("gljob fetch --list", base + ["--list"], None),
+        for name, extra, check in [
+            (f"gljob fetch --path {small}", ["--path", small, "--dest", "dest", "--quiet"], has_small),
+            ("gljob fetch --list", ["--list"], None),
         ]:
-            s = self.measure(server, mode, "one-big", name, argv, 1, check)
+            scratch = self.fresh_scratch()
+            dest = os.path.join(scratch, "dest")
+            s = self.measure(server, mode, "one-big", name, base + extra, 1,
+                             check and (lambda: check(dest)), scratch)
             self.probes.append(s)
             log(f"  probe {name}: {s['bytes'] / KiB:.1f} KiB sent, {s['wall']:.2f} s")
 
@@ -602,8 +677,17 @@ METHOD = """## Method
   what was already in its socket buffer. Requests: the fake's request log.
 - **Checks**: after every extraction the destination must hold exactly the archive's regular files and bytes
   (and for `--path`, only the selected file), or the run is reported as failed and left out of the medians.
-  Between runs the destination is removed and `sync` flushes the page cache's dirty pages, so one run's
-  writeback does not land in the next one's time.
+  After each run `sync` flushes the page cache's dirty pages, so one run's writeback does not land in the next
+  one's time. Extracted trees of `mixed` and `many-small` are **not deleted until the whole benchmark has
+  ended**: on ext4 without a journal (this machine's root filesystem) the inode allocator skips every inode
+  freed in the last minutes, one buffer-cache lookup each (`recently_deleted` under `ext4_create` in a `perf`
+  profile), so creating 100,000 files right after deleting 100,000 took 10–20× the kernel time and every
+  sample depended on what the previous one left behind. A CI job does not delete a tree of that size
+  a second before it fetches. The run therefore needs disk for every tree it extracts (about 30 GB for
+  three modes and three runs; the harness checks before it starts), removes them all at the end, and a
+  run that starts within 5 minutes of such a removal first waits for the rest of those 5 minutes
+  (measured after removing 200,000 files: 580 µs of system time per file created 5 s later, 330 µs after
+  80 s, 200 µs after 130 s, 53 µs after 200 s).
 - **GET /job**: `curl -sSf -o /dev/null -H "JOB-TOKEN: …" $CI_API_V4_URL/job` against `gljob job` (summary)
   and `gljob job --json`, and python-gitlab's `gl.http_get("/job")` for reference.
 - Every sample of the last run, with what this report was written from: `$BENCH_WORK/samples.json`
