@@ -215,3 +215,56 @@ fn two_fetches_into_one_destination_never_mix() {
     );
     assert_no_temp(g.dir());
 }
+
+/// The destination's lock, deterministically: while another process holds it, gljob
+/// downloads and unpacks but leaves the destination alone, then commits once it is free.
+/// (The test above shows no mix, but only catches a missing lock when the two commits
+/// happen to overlap.)
+#[test]
+fn a_fetch_waits_while_the_destination_is_locked() {
+    let server = server();
+    publish(
+        &server,
+        1,
+        "main",
+        "build",
+        build(&[Entry::file("out.txt", b"new", 0o644)]),
+    );
+    let mut g = gljob(&server);
+    let dest = g.dir().join("shared");
+    std::fs::create_dir(&dest).unwrap();
+    let held = std::fs::File::open(&dest).unwrap();
+    held.lock().unwrap();
+    let mut child = g
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--dest", "shared",
+        ])
+        .spawn();
+    let waiter = format!(" {} ", child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        if locks
+            .lines()
+            .any(|l| l.contains("->") && l.contains(&waiter))
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("gljob ended ({status}) without waiting for the destination's lock");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gljob never waited for the lock:\n{locks}"
+        );
+        std::thread::yield_now();
+    }
+    assert!(
+        !dest.join("out.txt").exists(),
+        "gljob wrote into a locked destination"
+    );
+    drop(held);
+    g.wait(child).success();
+    assert_eq!(std::fs::read(dest.join("out.txt")).unwrap(), b"new");
+    assert_no_temp(g.dir());
+}
