@@ -31,7 +31,7 @@ GiB = 1 << 30
 MiB = 1 << 20
 KiB = 1 << 10
 TIMEOUT = 1800  # seconds for one measured run
-RECENT_SECONDS = 300  # see Bench.wait_for_freed_inodes
+RECENT_SECONDS = 420  # see Bench.wait_for_freed_inodes
 
 MODES = {
     "local": "archives served by the API origin",
@@ -200,7 +200,8 @@ class Bench:
 
         Measured on this machine after removing 200,000 files: creating a file cost 580 us of
         system time 5 s later, 330 us after 80 s, 200 us after 130 s and 53 us (normal) after
-        200 s. The wait is RECENT_SECONDS after a removal of 10,000 inodes or more."""
+        200 s; after removing 3.7 million, still slow after 5 min 20 s. The wait is RECENT_SECONDS
+        after a removal of 10,000 inodes or more."""
         try:
             with open(os.path.join(self.work, "scratch-removed.json")) as f:
                 last = json.load(f)
@@ -313,12 +314,13 @@ class Bench:
                 f"(see fresh_scratch), {self.work} has {free / GiB:.1f} GiB free: "
                 "use fewer --runs, --modes or --workloads, or another BENCH_WORK")
             return 3
-        self.wait_for_freed_inodes()
+        if not a.quick:  # its numbers say nothing about speed; it stays well under a minute
+            self.wait_for_freed_inodes()
         try:
             self.run_modes()
+            self.elapsed = time.monotonic() - t0
         finally:
             self.discard_scratch()
-        self.elapsed = time.monotonic() - t0
         state = os.path.join(self.work, "samples-quick.json" if a.quick else "samples.json")
         self.save(state)
         self.write_report()
@@ -638,8 +640,42 @@ class Bench:
                 w(f.rstrip())
             w("```\n")
 
+        if not a.quick:
+            w(PROFILES)
         w(METHOD.format(rate=rate, runs=a.runs))
         return "\n".join(L) + "\n"
+
+
+PROFILES = """## Where the time goes (profiles)
+
+Taken by hand on the same machine, not by `bench/run.sh`: `perf record -F 2000 -g` of one local
+`gljob fetch` (a release build with line tables: `CARGO_PROFILE_RELEASE_STRIP=false
+CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release`), `perf report --children`, and
+`strace -f -c` for system-call counts. Shares are of gljob's CPU samples (both workers and the
+download thread); measured at commit 186329f, on 2026-11-23.
+
+- **many-small** (100,000 files): kernel 72%, gljob 21%, libc 6%. In the kernel: creating files
+  (`openat`) 38%, `write` 17% (most of it zeroing the rest of each file's page), `utimensat` (the
+  archive's mtimes) 5%, `pread` 5%, `close` 3%, `mkdir` 2%. In gljob: inflate (zlib-rs) 14%. Six
+  system calls per file: `openat`, two `pread` (local header with name, then data), `write`,
+  `utimensat`, `close`. Two changes came from this profile (186329f): files are created with their
+  mode instead of `fchmod` after (was 4% of CPU; still done when the umask would strip bits), and the
+  inflate buffer is no bigger than the entry (BufReader zeroed 64 KiB per entry: 3% of CPU in
+  `memset`); 8 system calls per file became 6.
+- **many-small right after deleting 100,000 files** (how the harness used to run): about 70% of the CPU in
+  ext4's `recently_deleted` and the buffer-cache lookups under it (`find_get_block_common`,
+  `ext4_get_group_desc`), called from `ext4_create`. On ext4 without a journal (this machine's root
+  filesystem) the inode allocator skips inodes freed in the last minutes, one lookup each. Each
+  create cost 580 µs of system time 5 s after removing 200,000 files, 200 µs after 130 s and 53 µs
+  after 200 s; after removing 3.7 million (the end of a full run) the effect was still there after
+  5 min 20 s and gone at 5 min 25 s. This, not gljob, made the earlier runs' many-small times grow
+  from run to run; see Method for how the harness now avoids it.
+- **one-big** (1 GiB stored): kernel 89%: `pwrite` of the body into the temporary archive 34%,
+  `write` of the file 28%, `recvfrom` 11%, `pread` 7%, `unlinkat` of the temporary archive 6%; CRC-32
+  3%. `copy_file_range` from the temporary archive would replace only the `pread` + `write` copies
+  and would skip the CRC check the all-or-nothing promise rests on, for a workload already at
+  about 0.2× curl + unzip; not done.
+"""
 
 
 METHOD = """## Method
@@ -684,10 +720,9 @@ METHOD = """## Method
   profile), so creating 100,000 files right after deleting 100,000 took 10–20× the kernel time and every
   sample depended on what the previous one left behind. A CI job does not delete a tree of that size
   a second before it fetches. The run therefore needs disk for every tree it extracts (about 30 GB for
-  three modes and three runs; the harness checks before it starts), removes them all at the end, and a
-  run that starts within 5 minutes of such a removal first waits for the rest of those 5 minutes
-  (measured after removing 200,000 files: 580 µs of system time per file created 5 s later, 330 µs after
-  80 s, 200 µs after 130 s, 53 µs after 200 s).
+  three modes and three runs; the harness checks before it starts), removes them all at the end (about
+  10 minutes for a full run, not counted in its duration), and a run that starts within 7 minutes of
+  such a removal first waits for the rest of those 7 minutes (see the profiles above).
 - **GET /job**: `curl -sSf -o /dev/null -H "JOB-TOKEN: …" $CI_API_V4_URL/job` against `gljob job` (summary)
   and `gljob job --json`, and python-gitlab's `gl.http_get("/job")` for reference.
 - Every sample of the last run, with what this report was written from: `$BENCH_WORK/samples.json`
