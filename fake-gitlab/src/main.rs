@@ -2,7 +2,7 @@
 //! python-gitlab) by hand and for the README demo.
 //!
 //! It serves the demo world and prints `export …` lines for a shell to eval, then runs until
-//! killed:
+//! SIGINT, SIGTERM or SIGHUP (and then removes the CA it generated for `--tls`):
 //!
 //! ```text
 //! fake-gitlab --object-storage > fg.env &
@@ -15,10 +15,12 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 use fake_gitlab::{Config, Server, TOKEN, demo};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 /// A fake GitLab API on 127.0.0.1 for trying gljob: prints `export` lines for CI_API_V4_URL,
 /// CI_SERVER_URL, CI_PROJECT_ID, CI_JOB_TOKEN (and CI_SERVER_TLS_CA_FILE with --tls) on stdout,
-/// logs one line per request on stderr, and runs until killed.
+/// logs one line per request on stderr, and runs until SIGINT, SIGTERM or SIGHUP.
 /// Example: fake-gitlab --tls --object-storage > env.sh & sleep 1; . ./env.sh
 #[derive(FromArgs)]
 struct Args {
@@ -74,6 +76,8 @@ fn run(args: Args) -> std::io::Result<()> {
         ..Config::default()
     })?;
     server.log_to_stderr(true);
+    // Registered before the export lines are out, so a signal sent once they are read is caught.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "export CI_API_V4_URL={}", server.api_url())?;
@@ -97,9 +101,13 @@ fn run(args: Args) -> std::io::Result<()> {
         if args.object_storage { "on" } else { "off" },
         demo::PROJECT,
     );
-    loop {
-        std::thread::park();
+    // Until a signal says stop; then `server` drops, which removes the generated CA (a bare
+    // `kill` used to leave it in the temporary directory).
+    if let Some(signal) = signals.forever().next() {
+        eprintln!("fake-gitlab: stopping (signal {signal})");
     }
+    drop(server);
+    Ok(())
 }
 
 /// Quotes a value for a POSIX shell when it needs it.

@@ -740,3 +740,38 @@ fn tls_with_the_generated_ca() {
     drop(s);
     assert!(!ca.exists(), "the CA file is removed with the server");
 }
+
+/// The standalone binary removes the CA it generated for `--tls` when it is told to stop
+/// (it used to leave it in the temporary directory).
+#[test]
+fn the_standalone_server_removes_its_ca_on_sigterm() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fake-gitlab"))
+        .arg("--tls")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ca = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(path) = line.strip_prefix("export CI_SERVER_TLS_CA_FILE=") {
+            ca = Some(std::path::PathBuf::from(path));
+            break;
+        }
+    }
+    let ca = ca.expect("an export line for the CA");
+    assert!(ca.is_file(), "{} exists while serving", ca.display());
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "fake-gitlab ended with {status}");
+    assert!(!ca.exists(), "{} is left behind", ca.display());
+    assert!(
+        !ca.parent().unwrap().exists(),
+        "its directory is left behind"
+    );
+}
