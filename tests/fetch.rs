@@ -7,8 +7,8 @@ use fake_gitlab::zips::{Entry, EntryKind, build, sample};
 use fake_gitlab::{Config, Fault, FaultKind, Origin};
 
 use crate::util::{
-    Gljob, TOKEN, archive_requests, as_job, assert_no_temp, gljob, one_file, publish, server,
-    server_with, snapshot,
+    Gljob, TOKEN, archive_requests, as_job, assert_no_temp, gljob, one_file, publish,
+    publish_build, server, server_with, snapshot,
 };
 
 fn file(name: &str, content: &[u8], mode: u32) -> Entry {
@@ -23,7 +23,7 @@ fn file(name: &str, content: &[u8], mode: u32) -> Entry {
 #[test]
 fn fetch_by_ref_unpacks_the_sample_artifact() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     let run = g
         .args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
@@ -147,7 +147,7 @@ fn every_selection_and_encoding_reaches_gitlab_as_gitlab_expects() {
 #[test]
 fn fetch_by_job_id() {
     let server = server();
-    let id = publish(&server, 1, "main", "build", one_file("by-id.txt", b"id"));
+    let id = publish_build(&server, one_file("by-id.txt", b"id"));
     let mut g = gljob(&server);
     g.args(&["fetch", "--job-id", &id.to_string()])
         .run()
@@ -201,7 +201,7 @@ fn object_storage_redirect_never_sees_the_token() {
         object_storage: true,
         ..Config::default()
     });
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
@@ -227,7 +227,7 @@ fn object_storage_over_tls_works_with_the_private_ca() {
         object_storage: true,
         ..Config::default()
     });
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     gljob(&server)
         .args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
@@ -242,7 +242,7 @@ fn an_https_to_http_redirect_is_refused() {
         object_storage: true,
         ..Config::default()
     });
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     let before = snapshot(g.dir());
     g.args(&["fetch", "--ref", "main", "--job", "build"])
@@ -265,7 +265,7 @@ fn a_truncated_download_resumes_with_range_and_if_range() {
         ..file("data.bin", &data, 0o644)
     }]);
     let len = archive.len() as u64;
-    publish(&server, 1, "main", "build", archive);
+    publish_build(&server, archive);
     // The first answer (the archive's tail, where the directory is) breaks off early.
     server.inject(Fault::new("/download", FaultKind::Truncate(65_536)));
     let mut g = gljob(&server);
@@ -296,7 +296,7 @@ fn a_truncated_download_resumes_with_range_and_if_range() {
 #[test]
 fn a_server_without_range_support_gets_one_plain_download() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     server.inject(Fault::new("/download", FaultKind::IgnoreRange).times(100));
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])
@@ -363,11 +363,8 @@ fn a_reset_in_mid_download_resumes_and_is_byte_identical() {
         ..Config::default()
     });
     let data: Vec<u8> = (0..400_000u32).map(|i| (i * 13 % 253) as u8).collect();
-    publish(
+    publish_build(
         &server,
-        1,
-        "main",
-        "build",
         build(&[Entry {
             stored: true,
             ..file("data.bin", &data, 0o644)
@@ -393,11 +390,8 @@ fn a_reset_in_mid_download_resumes_and_is_byte_identical() {
 fn a_server_that_ignores_range_makes_gljob_start_over() {
     let server = server();
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 241) as u8).collect();
-    publish(
+    publish_build(
         &server,
-        1,
-        "main",
-        "build",
         build(&[Entry {
             stored: true,
             ..file("data.bin", &data, 0o644)
@@ -419,7 +413,7 @@ fn a_server_that_ignores_range_makes_gljob_start_over() {
 #[test]
 fn when_retries_run_out_the_destination_is_unchanged() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     server.inject(Fault::new("/download", FaultKind::Truncate(0)).times(20));
     let mut g = gljob(&server);
     std::fs::create_dir(g.dir().join("out")).unwrap();
@@ -431,11 +425,8 @@ fn when_retries_run_out_the_destination_is_unchanged() {
 #[test]
 fn existing_files_are_replaced_and_unrelated_ones_untouched() {
     let server = server();
-    publish(
+    publish_build(
         &server,
-        1,
-        "main",
-        "build",
         build(&[
             file("dist/app", b"new app", 0o755),
             file("new.txt", b"new", 0o644),
@@ -468,11 +459,8 @@ fn existing_files_are_replaced_and_unrelated_ones_untouched() {
 #[test]
 fn a_conflict_fails_with_exit_9_and_changes_nothing() {
     let server = server();
-    publish(
+    publish_build(
         &server,
-        1,
-        "main",
-        "build",
         build(&[
             file("a.txt", b"new a", 0o644),
             file("dist/app", b"x", 0o755),
@@ -497,7 +485,7 @@ fn a_conflict_fails_with_exit_9_and_changes_nothing() {
 #[test]
 fn a_missing_destination_is_created_and_removed_again_on_failure() {
     let server = server();
-    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    publish_build(&server, one_file("x", b"x"));
     let mut g = gljob(&server);
     g.args(&[
         "fetch",
@@ -543,7 +531,7 @@ fn setuid_and_sticky_bits_are_dropped() {
             stored: true,
         },
     ];
-    publish(&server, 1, "main", "build", build(&entries));
+    publish_build(&server, build(&entries));
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
@@ -569,7 +557,7 @@ fn file_modes_are_exact_under_any_umask() {
         .iter()
         .map(|m| file(&format!("f{m:o}"), b"x", *m))
         .collect();
-    publish(&server, 1, "main", "build", build(&entries));
+    publish_build(&server, build(&entries));
     for umask in ["022", "077", "000", "027"] {
         let script = format!("umask {umask}; exec \"$0\" \"$@\"");
         let mut g = as_job(Gljob::wrapped(&["sh", "-c", &script]), &server);
@@ -590,7 +578,7 @@ fn file_modes_are_exact_under_any_umask() {
 #[test]
 fn path_globs_select_entries_and_a_miss_is_exit_6() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     g.args(&[
         "fetch",
@@ -627,7 +615,7 @@ fn path_globs_select_entries_and_a_miss_is_exit_6() {
 #[test]
 fn list_prints_entries_and_writes_nothing() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     let before = snapshot(g.dir());
     let run = g
@@ -662,11 +650,8 @@ fn list_prints_entries_and_writes_nothing() {
 #[test]
 fn json_summary_is_parseable() {
     let server = server();
-    publish(
+    publish_build(
         &server,
-        1,
-        "main",
-        "build",
         build(&[file("a", b"12345", 0o644), file("b/c", b"678", 0o644)]),
     );
     let run = gljob(&server)
@@ -686,7 +671,7 @@ fn json_summary_is_parseable() {
 #[test]
 fn quiet_prints_nothing_on_success() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let run = gljob(&server)
         .args(&["fetch", "--ref", "main", "--job", "build", "--quiet"])
         .run();
@@ -697,7 +682,7 @@ fn quiet_prints_nothing_on_success() {
 #[test]
 fn one_file_to_stdout_and_to_a_file_by_ref_and_by_id() {
     let server = server();
-    let id = publish(&server, 1, "main", "build", sample());
+    let id = publish_build(&server, sample());
     let expected = {
         let mut z = zip::ZipArchive::new(std::io::Cursor::new(sample())).unwrap();
         let mut f = z.by_name("reports/junit.xml").unwrap();
@@ -781,11 +766,8 @@ fn a_commit_that_fails_half_way_is_rolled_back() {
     // Preflight finds no conflict, but moving the immutable file aside fails after other
     // entries are already in place: the journal must undo them.
     let server = server();
-    publish(
+    publish_build(
         &server,
-        1,
-        "main",
-        "build",
         build(&[
             file("a/new.txt", b"new", 0o644),
             file("b.txt", b"new b", 0o644),
@@ -827,7 +809,7 @@ fn a_commit_that_fails_half_way_is_rolled_back() {
 #[test]
 fn modification_times_are_kept() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
@@ -852,7 +834,7 @@ fn a_server_error_from_object_storage_is_retried() {
         object_storage: true,
         ..Config::default()
     });
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     server.inject(Fault::status("/artifacts/", 503).on_storage());
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])

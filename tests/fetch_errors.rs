@@ -3,7 +3,7 @@
 
 use fake_gitlab::{Config, Role};
 
-use crate::util::{FINISHED_TOKEN, gljob, one_file, publish, server, server_with};
+use crate::util::{FINISHED_TOKEN, gljob, one_file, publish, publish_build, server, server_with};
 
 #[test]
 fn a_dead_token_is_exit_4() {
@@ -78,7 +78,7 @@ fn ee_without_the_licence_is_explained() {
         ee_unlicensed: true,
         ..Config::default()
     });
-    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    publish_build(&server, one_file("x", b"x"));
     gljob(&server)
         .arg("fetch")
         .args(&["--ref", "main", "--job", "build"])
@@ -88,7 +88,7 @@ fn ee_without_the_licence_is_explained() {
 #[test]
 fn no_such_job_on_the_ref_names_ref_job_and_causes() {
     let server = server();
-    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    publish_build(&server, one_file("x", b"x"));
     gljob(&server)
         .arg("fetch")
         .args(&["--ref", "main", "--job", "Build"])
@@ -191,7 +191,7 @@ fn an_expired_but_present_archive_is_still_served_by_job_id() {
 #[test]
 fn a_rate_limited_download_waits_and_succeeds() {
     let server = server();
-    publish(&server, 1, "main", "build", one_file("x", b"x"));
+    publish_build(&server, one_file("x", b"x"));
     server.inject(fake_gitlab::Fault::rate_limited("/download", "1"));
     let mut g = gljob(&server);
     g.args(&["fetch", "--ref", "main", "--job", "build"])

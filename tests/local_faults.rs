@@ -9,7 +9,7 @@ use std::time::Duration;
 use fake_gitlab::zips::{Entry, build};
 use fake_gitlab::{Fault, FaultKind};
 
-use crate::util::{assert_no_temp, gljob, publish, server, snapshot};
+use crate::util::{assert_no_temp, gljob, publish, publish_build, server, snapshot};
 
 /// A tmpfs of `size` at `dir`, unmounted on drop; `None` (after saying why) when this
 /// machine cannot mount — which CI must be able to.
@@ -54,7 +54,7 @@ fn big_archive() -> Vec<u8> {
 #[test]
 fn a_full_disk_during_the_download_is_exit_9_and_changes_nothing() {
     let server = server();
-    publish(&server, 1, "main", "build", big_archive());
+    publish_build(&server, big_archive());
     let mut g = gljob(&server);
     let Some(_disk) = Tmpfs::mount(&g.dir().join("small"), "size=256k") else {
         return;
@@ -70,7 +70,7 @@ fn a_full_disk_during_the_download_is_exit_9_and_changes_nothing() {
 #[test]
 fn a_full_disk_while_unpacking_is_exit_9_and_changes_nothing() {
     let server = server();
-    publish(&server, 1, "main", "build", big_archive());
+    publish_build(&server, big_archive());
     let mut g = gljob(&server);
     // Room for the 800 KB archive, not for it and its unpacked copy.
     let Some(_disk) = Tmpfs::mount(&g.dir().join("small"), "size=1200k") else {
@@ -86,7 +86,7 @@ fn a_full_disk_while_unpacking_is_exit_9_and_changes_nothing() {
 #[test]
 fn a_read_only_destination_is_exit_9() {
     let server = server();
-    publish(&server, 1, "main", "build", big_archive());
+    publish_build(&server, big_archive());
     let mut g = gljob(&server);
     let Some(_ro) = Tmpfs::mount(&g.dir().join("ro"), "size=1m,ro") else {
         return;
@@ -100,7 +100,7 @@ fn a_read_only_destination_is_exit_9() {
 #[test]
 fn a_destination_that_is_a_file_is_exit_9() {
     let server = server();
-    publish(&server, 1, "main", "build", big_archive());
+    publish_build(&server, big_archive());
     let mut g = gljob(&server);
     std::fs::write(g.dir().join("target"), "a file").unwrap();
     g.args(&[
@@ -112,7 +112,7 @@ fn a_destination_that_is_a_file_is_exit_9() {
 #[test]
 fn after_sigkill_the_next_run_removes_the_leftovers_and_succeeds() {
     let server = server();
-    publish(&server, 1, "main", "build", big_archive());
+    publish_build(&server, big_archive());
     server.inject(Fault::new("/download", FaultKind::Delay(Duration::ZERO)));
     server.inject(Fault::new(
         "/download",
@@ -223,13 +223,7 @@ fn two_fetches_into_one_destination_never_mix() {
 #[test]
 fn a_fetch_waits_while_the_destination_is_locked() {
     let server = server();
-    publish(
-        &server,
-        1,
-        "main",
-        "build",
-        build(&[Entry::file("out.txt", b"new", 0o644)]),
-    );
+    publish_build(&server, build(&[Entry::file("out.txt", b"new", 0o644)]));
     let mut g = gljob(&server);
     let dest = g.dir().join("shared");
     std::fs::create_dir(&dest).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fake_gitlab::zips::sample;
 use fake_gitlab::{Fault, FaultKind};
 
-use crate::util::{assert_no_temp, gljob, publish, server, snapshot};
+use crate::util::{assert_no_temp, gljob, publish_build, server, snapshot};
 
 fn kill(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
@@ -24,7 +24,7 @@ fn sigterm_while_the_download_stalls_cleans_up_and_exits_143() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let archive =
         fake_gitlab::zips::build(&[fake_gitlab::zips::Entry::file("d.bin", &data, 0o644).stored()]);
-    publish(&server, 1, "main", "build", archive);
+    publish_build(&server, archive);
     // The first request (the archive's tail) goes through; in the download of the rest,
     // some bytes arrive (entries are being unpacked), then the server goes quiet.
     server.inject(Fault::new("/download", FaultKind::Delay(Duration::ZERO)));
@@ -55,7 +55,7 @@ fn sigterm_while_the_download_stalls_cleans_up_and_exits_143() {
 #[test]
 fn sigint_before_the_answer_cleans_up_and_exits_130() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     server.inject(Fault::new(
         "/download",
         FaultKind::Delay(Duration::from_millis(500)),
@@ -84,7 +84,7 @@ fn sigint_before_the_answer_cleans_up_and_exits_130() {
 #[test]
 fn a_stale_staging_directory_of_a_killed_run_is_removed() {
     let server = server();
-    publish(&server, 1, "main", "build", sample());
+    publish_build(&server, sample());
     let mut g = gljob(&server);
     // What a SIGKILLed run leaves: a staging directory whose process is gone.
     let stale = g.dir().join(".gljob-staging-999999999-1");

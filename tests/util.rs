@@ -290,6 +290,12 @@ pub fn publish(server: &Server, project: u64, git_ref: &str, job: &str, archive:
     )
 }
 
+/// Publishes `archive` as job `build` of a successful pipeline on `main` in project 1, the
+/// setup most fetch tests share; returns the job's id.
+pub fn publish_build(server: &Server, archive: Vec<u8>) -> u64 {
+    publish(server, 1, "main", "build", archive)
+}
+
 /// A small archive: a file `name` with `content`.
 pub fn one_file(name: &str, content: &[u8]) -> Vec<u8> {
     use fake_gitlab::zips::{Entry, EntryKind, build};
