@@ -374,11 +374,17 @@ pub fn data_start<S: Source + ?Sized>(source: &S, c: &Central) -> Result<u64, Ba
     }
     let (name_len, extra_len) = (u16_at(&h, 26) as u64, u16_at(&h, 28) as u64);
     if name_len as usize != c.name.len() || h[30..] != c.name[..] {
-        let mut name = vec![0u8; name_len as usize];
-        read_exact_at(source, &mut name, c.offset + 30)?;
+        // Only the bytes already read: a longer local name may run past what a `--path`
+        // fetch downloaded.
+        let name = &h[30..30 + (name_len as usize).min(c.name.len())];
+        let more = if name_len as usize > c.name.len() {
+            "…"
+        } else {
+            ""
+        };
         return Err(format!(
-            "entry {shown:?} is named {:?} in its local header",
-            String::from_utf8_lossy(&name)
+            "entry {shown:?} is named {:?}{more} in its local header",
+            String::from_utf8_lossy(name)
         ));
     }
     if u16_at(&h, 8) != c.method {
