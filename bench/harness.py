@@ -32,6 +32,7 @@ MiB = 1 << 20
 KiB = 1 << 10
 TIMEOUT = 1800  # seconds for one measured run
 RECENT_SECONDS = 420  # see Bench.wait_for_freed_inodes
+BIG_REMOVAL = 10_000  # inodes
 
 MODES = {
     "local": "archives served by the API origin",
@@ -113,6 +114,7 @@ class Bench:
         self.workloads_dir = os.path.join(self.work, "workloads-quick" if args.quick else "workloads-full")
         self.scratch = os.path.join(self.work, "scratch")
         self.scratch_n = 0
+        self.rendered_from = None
         self.samples = []
         self.probes = []
         self.loads = {}
@@ -166,23 +168,27 @@ class Bench:
         the inode allocator skips inodes deleted in the last minutes, one cached-block lookup
         each, so creating 100,000 files right after deleting 100,000 cost 10-20x more kernel
         time (perf: `recently_deleted` under `ext4_create`) and made every sample depend on what
-        the previous one left behind. A CI job does not delete a tree of that size a second
-        before it fetches."""
+        the previous one left behind. This measures the case without a big deletion just before;
+        with one (a reused build directory's `git clean`), every tool would pay the same cost."""
         self.scratch_n += 1
         path = os.path.join(self.scratch, str(self.scratch_n))
         os.makedirs(path)
         return path
 
     def scratch_bytes(self):
-        """Disk the trees kept until the end of the run take (4 KiB per file, at least)."""
-        total = 0
+        """Disk the run needs at its fullest: every tree kept until the end (4 KiB per file and
+        directory, at least), plus one sample of a few-file workload (archive and tree, twice:
+        they are deleted right after, and a download may still be on disk)."""
+        kept, passing = 0, 0
         for mode in self.args.modes:
             for workload in self.args.workloads:
                 w = self.manifest["workloads"][workload]
                 if w["files"] >= 1000:
                     trees = len([t for t in self.tools(mode, workload) if t != "download alone"])
-                    total += self.args.runs * trees * (w["raw_bytes"] + w["files"] * 4096)
-        return total
+                    kept += self.args.runs * trees * (w["raw_bytes"] + (w["files"] + w["dirs"]) * 4096)
+                else:
+                    passing = max(passing, 2 * (w["raw_bytes"] + w["zip_bytes"]))
+        return kept + passing
 
     def discard_scratch(self):
         """Removes the extracted trees, noting when and how many inodes that freed."""
@@ -192,23 +198,26 @@ class Bench:
         log(f"removing the extracted trees in {self.scratch} ({freed} files and directories)")
         shutil.rmtree(self.scratch, ignore_errors=True)
         os.sync()
-        with open(os.path.join(self.work, "scratch-removed.json"), "w") as f:
-            json.dump({"time": time.time(), "freed": freed}, f)
+        # A small removal must not hide a big one still inside the window.
+        if freed >= BIG_REMOVAL:
+            with open(os.path.join(self.work, "scratch-removed.json"), "w") as f:
+                json.dump({"time": time.time(), "freed": freed}, f)
 
     def wait_for_freed_inodes(self):
         """Waits until the inodes the last removal freed are no longer "recently deleted".
 
         Measured on this machine after removing 200,000 files: creating a file cost 580 us of
         system time 5 s later, 330 us after 80 s, 200 us after 130 s and 53 us (normal) after
-        200 s; after removing 3.7 million, still slow after 5 min 20 s. The wait is RECENT_SECONDS
-        after a removal of 10,000 inodes or more."""
+        200 s; after removing 3.7 million, still slow after 5 min 20 s. ext4's ialloc.c counts an
+        inode as recent for 60 s, 360 s while its inode-table block is dirty (RECENTCY_MIN +
+        RECENTCY_DIRTY). The wait is RECENT_SECONDS after a removal of BIG_REMOVAL inodes or more."""
         try:
             with open(os.path.join(self.work, "scratch-removed.json")) as f:
                 last = json.load(f)
         except (OSError, ValueError):
             return
         wait = last["time"] + RECENT_SECONDS - time.time()
-        if last["freed"] >= 10_000 and wait > 0:
+        if last["freed"] >= BIG_REMOVAL and wait > 0:
             log(f"waiting {wait:.0f} s: {last['freed']} inodes were freed {time.time() - last['time']:.0f} s ago, "
                 "and creating files next to recently freed inodes is slow on ext4 without a journal")
             time.sleep(wait)
@@ -293,7 +302,6 @@ class Bench:
     def run(self):
         a = self.args
         self.started = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
-        t0 = time.monotonic()
         self.info = {
             "command": shlex.join(["bench/run.sh", *sys.argv[1:]]),
             "machine": f"{cpu_model()}, {os.cpu_count()} cores, {mem_total()}, Linux {platform.release()}",
@@ -316,6 +324,7 @@ class Bench:
             return 3
         if not a.quick:  # its numbers say nothing about speed; it stays well under a minute
             self.wait_for_freed_inodes()
+        t0 = time.monotonic()  # the run's time: not the checks and waits before it
         try:
             self.run_modes()
             self.elapsed = time.monotonic() - t0
@@ -493,6 +502,9 @@ class Bench:
         w(f"Written by `{self.info['command']}` "
           f"on {self.started}; the run took **{fmt_duration(self.elapsed)}** (builds not included). "
           "What is measured, and how, is under [Method](#method); the targets are GitLab issue 6's.\n")
+        if self.rendered_from:
+            w(f"> Rewritten from that run's saved samples by `bench/run.sh --report-from` (harness: "
+              f"{git_rev()}).{' ' + self.info['note'] if self.info.get('note') else ''}\n")
         w(f"- Machine: {self.info['machine']}. "
           f"Load average (1 min, the benchmark's own processes included) at the start and end of each mode: "
           + "; ".join(f"{MODE_TITLES[m]} {' → '.join(v)}" for m, v in self.loads.items())
@@ -652,20 +664,21 @@ Taken by hand on the same machine, not by `bench/run.sh`: `perf record -F 2000 -
 `gljob fetch` (a release build with line tables: `CARGO_PROFILE_RELEASE_STRIP=false
 CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release`), `perf report --children`, and
 `strace -f -c` for system-call counts. Shares are of gljob's CPU samples (both workers and the
-download thread); measured at commit 186329f, on 2026-11-23.
+download thread); measured on 2026-11-23 at 186329f, and before it at bcd834f.
 
 - **many-small** (100,000 files): kernel 72%, gljob 21%, libc 6%. In the kernel: creating files
   (`openat`) 38%, `write` 17% (most of it zeroing the rest of each file's page), `utimensat` (the
   archive's mtimes) 5%, `pread` 5%, `close` 3%, `mkdir` 2%. In gljob: inflate (zlib-rs) 14%. Six
   system calls per file: `openat`, two `pread` (local header with name, then data), `write`,
-  `utimensat`, `close`. Two changes came from this profile (186329f): files are created with their
-  mode instead of `fchmod` after (was 4% of CPU; still done when the umask would strip bits), and the
-  inflate buffer is no bigger than the entry (BufReader zeroed 64 KiB per entry: 3% of CPU in
-  `memset`); 8 system calls per file became 6.
+  `utimensat`, `close`. Two changes came from the profile at bcd834f (186329f): files are created
+  with their mode instead of `fchmod` after (was 4% of CPU; still done when the umask or a default
+  ACL would strip bits), and the inflate buffer is no bigger than the entry (BufReader zeroed 64 KiB
+  per entry: 3% of CPU in `memset`); 8 system calls per file became 6.
 - **many-small right after deleting 100,000 files** (how the harness used to run): about 70% of the CPU in
   ext4's `recently_deleted` and the buffer-cache lookups under it (`find_get_block_common`,
   `ext4_get_group_desc`), called from `ext4_create`. On ext4 without a journal (this machine's root
-  filesystem) the inode allocator skips inodes freed in the last minutes, one lookup each. Each
+  filesystem) the inode allocator skips inodes freed in the last 60 s, 360 s while their inode-table
+  block is not yet written back (ext4's `RECENTCY_MIN` + `RECENTCY_DIRTY`), one lookup each. Each
   create cost 580 µs of system time 5 s after removing 200,000 files, 200 µs after 130 s and 53 µs
   after 200 s; after removing 3.7 million (the end of a full run) the effect was still there after
   5 min 20 s and gone at 5 min 25 s. This, not gljob, made the earlier runs' many-small times grow
@@ -718,11 +731,13 @@ METHOD = """## Method
   ended**: on ext4 without a journal (this machine's root filesystem) the inode allocator skips every inode
   freed in the last minutes, one buffer-cache lookup each (`recently_deleted` under `ext4_create` in a `perf`
   profile), so creating 100,000 files right after deleting 100,000 took 10–20× the kernel time and every
-  sample depended on what the previous one left behind. A CI job does not delete a tree of that size
-  a second before it fetches. The run therefore needs disk for every tree it extracts (about 30 GB for
+  sample depended on what the previous one left behind. The benchmark measures the case without such a
+  deletion just before the fetch; with one (say, `git clean` of a reused build directory on such a
+  filesystem), every tool would pay the same extra cost per file. The run therefore needs disk for every tree it extracts (about 30 GB for
   three modes and three runs; the harness checks before it starts), removes them all at the end (about
   10 minutes for a full run, not counted in its duration), and a run that starts within 7 minutes of
-  such a removal first waits for the rest of those 7 minutes (see the profiles above).
+  such a removal first waits for the rest of those 7 minutes (not counted either; see the profiles
+  above). Keeping the trees means later samples run with more of them in the page and inode caches.
 - **GET /job**: `curl -sSf -o /dev/null -H "JOB-TOKEN: …" $CI_API_V4_URL/job` against `gljob job` (summary)
   and `gljob job --json`, and python-gitlab's `gl.http_get("/job")` for reference.
 - Every sample of the last run, with what this report was written from: `$BENCH_WORK/samples.json`
@@ -825,6 +840,7 @@ def main():
     if args.report_from:
         bench = Bench(args)
         bench.load(args.report_from)
+        bench.rendered_from = args.report_from
         args.output = args.output or (os.path.join(bench.work, "BENCHMARKS-quick.md") if args.quick
                                       else os.path.join(ROOT, "BENCHMARKS.md"))
         bench.write_report()
