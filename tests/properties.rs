@@ -249,7 +249,13 @@ enum EntryType {
     Symlink,
 }
 
-fn name_strategy(tokens: &'static [&'static [u8]], wild: bool) -> impl Strategy<Value = Name> {
+/// A name of 1 to `max_parts` tokens; when `wild`, sometimes absolute or leading out of DEST.
+fn path_strategy(
+    tokens: &'static [&'static [u8]],
+    max_parts: usize,
+    trailing_slash: f64,
+    wild: bool,
+) -> impl Strategy<Value = Name> {
     let lead = if wild {
         prop_oneof![8 => Just(Lead::Relative), 1 => Just(Lead::Root), 1 => Just(Lead::Outside)]
             .boxed()
@@ -258,8 +264,8 @@ fn name_strategy(tokens: &'static [&'static [u8]], wild: bool) -> impl Strategy<
     };
     (
         lead,
-        prop::collection::vec(prop::sample::select(tokens), 1..=3),
-        prop::bool::weighted(0.15),
+        prop::collection::vec(prop::sample::select(tokens), 1..=max_parts),
+        prop::bool::weighted(trailing_slash),
     )
         .prop_map(|(lead, parts, trailing_slash)| Name {
             lead,
@@ -268,28 +274,17 @@ fn name_strategy(tokens: &'static [&'static [u8]], wild: bool) -> impl Strategy<
         })
 }
 
+fn name_strategy(tokens: &'static [&'static [u8]], wild: bool) -> impl Strategy<Value = Name> {
+    path_strategy(tokens, 3, 0.15, wild)
+}
+
 fn target_strategy(wild: bool) -> impl Strategy<Value = Name> {
     let tokens: &'static [&'static [u8]] = if wild {
         TARGET_TOKENS
     } else {
         &[b"a", b"b", b"c", b"ab", b"..", b".", b"zz-link", b"d.txt"]
     };
-    let lead = if wild {
-        prop_oneof![8 => Just(Lead::Relative), 1 => Just(Lead::Root), 1 => Just(Lead::Outside)]
-            .boxed()
-    } else {
-        Just(Lead::Relative).boxed()
-    };
-    (
-        lead,
-        prop::collection::vec(prop::sample::select(tokens), 1..=4),
-        prop::bool::weighted(0.1),
-    )
-        .prop_map(|(lead, parts, trailing_slash)| Name {
-            lead,
-            parts,
-            trailing_slash,
-        })
+    path_strategy(tokens, 4, 0.1, wild)
 }
 
 fn perms_strategy() -> impl Strategy<Value = u32> {
