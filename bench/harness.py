@@ -114,6 +114,7 @@ class Bench:
         self.workloads_dir = os.path.join(self.work, "workloads-quick" if args.quick else "workloads-full")
         self.scratch = os.path.join(self.work, "scratch")
         self.scratch_n = 0
+        self.kept_inodes = 0  # in the trees under scratch, by the manifest
         self.rendered_from = None
         self.samples = []
         self.probes = []
@@ -191,11 +192,14 @@ class Bench:
         return kept + passing
 
     def discard_scratch(self):
-        """Removes the extracted trees, noting when and how many inodes that freed."""
+        """Removes the extracted trees, noting when and about how many inodes that freed: the
+        kept trees' files and directories by the manifest, or — for what an interrupted run left,
+        whose size is unknown — a big removal."""
         if not os.path.isdir(self.scratch):
             return
-        freed = sum(len(dirs) + len(files) for _, dirs, files in os.walk(self.scratch))
-        log(f"removing the extracted trees in {self.scratch} ({freed} files and directories)")
+        freed = self.kept_inodes or BIG_REMOVAL
+        self.kept_inodes = 0
+        log(f"removing the extracted trees in {self.scratch} (about {freed} files and directories)")
         shutil.rmtree(self.scratch, ignore_errors=True)
         os.sync()
         # A small removal must not hide a big one still inside the window.
@@ -263,8 +267,11 @@ class Bench:
             self.failures.append(f"{MODE_TITLES[mode]} / {workload} / {tool} run {run}: {why}\n{tail}")
             log(f"  FAILED {tool}: {why} {tail.strip()[-300:]}")
         # Few files: deleting them now frees few inodes (see fresh_scratch) and a lot of disk.
-        if self.manifest["workloads"][workload]["files"] < 1000:
+        w = self.manifest["workloads"][workload]
+        if w["files"] < 1000:
             shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            self.kept_inodes += w["files"] + w["dirs"]
         os.sync()
         return sample
 
