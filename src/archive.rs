@@ -1,8 +1,11 @@
 //! The archive rules: which zip entries gljob will write, decided before it writes any.
 //!
 //! [`plan`] streams the central directory once and refuses the whole archive (exit 8) on
-//! the first hostile or corrupt entry; extraction then streams it again. Nothing per entry is
-//! kept but a path hash and an offset, so memory stays flat for archives of any size. The
+//! the first hostile or corrupt entry; extraction then streams it again and checks that it
+//! read the very bytes that were planned (a CRC of the directory), so every rule applies to
+//! exactly the entries unpacked. Nothing per path is kept but a hash and an offset, and
+//! every path — the directories an entry implies included — counts against the entry limit,
+//! so memory stays flat and work linear for any archive, hostile ones too. The
 //! rules copy gitlab-runner's fastzip extractor and tighten it (gitlab-api.md §6): names
 //! must be relative, normalised UTF-8 paths without `..`, backslashes, drive letters or NUL;
 //! no duplicates after normalisation; no entry below a file or symlink entry; symlink
@@ -12,7 +15,7 @@
 //! setuid, setgid and sticky.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 use std::io::Read;
 
 use crate::error::{Failure, Kind, fail};
@@ -27,6 +30,8 @@ pub struct Limits {
     pub max_entries: u64,
     /// Unpacked bytes per archive byte, enforced once the total passes [`RATIO_FLOOR`].
     pub max_ratio: u64,
+    /// Components of one path: a name of 2,000 components would create 2,000 directories.
+    pub max_depth: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +40,7 @@ impl Default for Limits {
             max_bytes: 16 << 30,
             max_entries: 500_000,
             max_ratio: 200,
+            max_depth: 128,
         }
     }
 }
@@ -47,6 +53,13 @@ pub const RATIO_FLOOR: u64 = 100 << 20;
 pub const RESERVED_PREFIX: &str = ".gljob-staging-";
 
 const MAX_LINK_TARGET: u64 = 4096;
+/// What [`plan`] records of each path: explicit (an entry), a parent of another entry, a
+/// file or symlink (nothing may lie below it), a symlink.
+const EXPLICIT: u8 = 1;
+const PARENT: u8 = 2;
+const LEAF: u8 = 4;
+const LINK: u8 = 8;
+
 /// Linux's limits on one name and on a whole path (NAME_MAX, PATH_MAX).
 const MAX_NAME: usize = 255;
 const MAX_PATH: usize = 4096;
@@ -54,11 +67,15 @@ const MAX_PATH: usize = 4096;
 /// What [`plan`] found: enough to extract, nothing per entry but offsets.
 pub struct Plan {
     pub dir: Directory,
+    /// The CRC of the directory's bytes as planned: extraction checks it read the same.
+    pub dir_crc: u32,
     /// Selected entries that are files or symlinks, and their declared bytes.
     pub files: u64,
     pub bytes: u64,
-    /// Every symlink entry's path: a link target may not pass through any of them.
-    pub links: HashSet<String>,
+    /// How paths are hashed ([`Plan::links`]).
+    pub keys: PathKeys,
+    /// Every symlink entry's path key: a link target may not pass through any of them.
+    pub links: HashSet<u64>,
     /// Every entry's local-header offset, sorted, then the directory's start: the end of
     /// each entry's bytes is the next offset.
     pub bounds: Vec<u64>,
@@ -67,6 +84,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether `path` is a symlink entry of the archive.
+    pub fn is_link(&self, path: &str) -> bool {
+        self.links.contains(&self.keys.key(path))
+    }
+
     /// Where the bytes of the entry at `offset` must end.
     pub fn limit(&self, offset: u64) -> u64 {
         let next = self.bounds.partition_point(|&o| o <= offset);
@@ -122,21 +144,23 @@ pub fn plan<S: Source + ?Sized>(
             "--max-entries",
         ));
     }
-    let hasher = RandomState::new();
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut leaves: HashMap<u64, Type> = HashMap::new(); // files and symlinks
-    let mut parents: HashSet<u64> = HashSet::new();
+    let keys = PathKeys::new();
+    // Every path the archive creates, explicit or implied by a deeper name, with what it is.
+    let mut paths: HashMap<u64, u8> = HashMap::new();
     let mut spans: Vec<(u64, u64)> = Vec::with_capacity(dir.entries.min(1 << 20) as usize);
     let mut plan = Plan {
         dir,
+        dir_crc: 0,
         files: 0,
         bytes: 0,
+        keys,
         links: HashSet::new(),
         bounds: Vec::new(),
         examples: Vec::new(),
     };
 
-    for c in zipfmt::entries(source, dir) {
+    let mut listing = zipfmt::entries(source, dir);
+    for c in listing.by_ref() {
         let c = c.map_err(|why| refuse(format!("its central directory is corrupt: {why}")))?;
         spans.push((
             c.offset,
@@ -150,16 +174,65 @@ pub fn plan<S: Source + ?Sized>(
         if plan.examples.len() < 8 {
             plan.examples.push(crate::output::clean(&path));
         }
-        if !seen.insert(hasher.hash_one(&path)) {
-            return Err(refuse(format!(
-                "the name {path:?} occurs twice (duplicate entries, possibly after normalising)"
-            )));
+        let depth = path.split('/').count() as u64;
+        if depth > limits.max_depth {
+            return Err(limit_failure(
+                format!(
+                    "entry {:?}… is {depth} directories deep, more than the limit of {}",
+                    crate::output::clean(&path.chars().take(60).collect::<String>()),
+                    limits.max_depth
+                ),
+                "--max-depth",
+            ));
         }
-        for (i, _) in path.match_indices('/') {
-            parents.insert(hasher.hash_one(&path[..i]));
+        // One pass over the name: each prefix's key comes from the one before (linear).
+        let mut stack = plan.keys.stack();
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            stack.push(part);
+            let key = stack.key();
+            let last = parts.peek().is_none();
+            let flags = match paths.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(0),
+            };
+            if !last {
+                if *flags & LEAF != 0 {
+                    let what = if *flags & LINK != 0 {
+                        "lies below the symlink entry"
+                    } else {
+                        "has a parent that is both a file and a directory"
+                    };
+                    return Err(refuse(format!("entry {path:?} {what}")));
+                }
+                *flags |= PARENT;
+                continue;
+            }
+            if *flags & EXPLICIT != 0 {
+                return Err(refuse(format!(
+                    "the name {path:?} occurs twice (duplicate entries, possibly after normalising)"
+                )));
+            }
+            if kind != Type::Dir && *flags & PARENT != 0 {
+                return Err(refuse(format!(
+                    "entry {path:?} has a parent that is both a file and a directory"
+                )));
+            }
+            *flags |= EXPLICIT;
+            match kind {
+                Type::Dir => {}
+                Type::File => *flags |= LEAF,
+                Type::Symlink => *flags |= LEAF | LINK,
+            }
         }
-        if kind != Type::Dir {
-            leaves.insert(hasher.hash_one(&path), kind);
+        if paths.len() as u64 > limits.max_entries {
+            return Err(limit_failure(
+                format!(
+                    "more than {} entries, counting the directories their names imply",
+                    limits.max_entries
+                ),
+                "--max-entries",
+            ));
         }
         if keep(&path) && kind != Type::Dir {
             plan.files += 1;
@@ -171,20 +244,11 @@ pub fn plan<S: Source + ?Sized>(
                     "the symlink {path:?} has an overlong target"
                 )));
             }
-            plan.links.insert(path);
+            plan.links.insert(stack.key());
         }
     }
-
-    // A path that is a file or symlink and also the parent of another entry.
-    if let Some(kind) = parents.iter().find_map(|p| leaves.get(p)) {
-        let what = if *kind == Type::Symlink {
-            "lies below the symlink entry"
-        } else {
-            "has a parent that is both a file and a directory"
-        };
-        let culprit = find_below_leaf(source, dir, &hasher, &leaves).unwrap_or_default();
-        return Err(refuse(format!("entry {culprit:?} {what}")));
-    }
+    plan.dir_crc = listing.crc();
+    drop(paths);
 
     spans.sort_unstable();
     for pair in spans.windows(2) {
@@ -247,37 +311,15 @@ pub fn ranges<S: Source + ?Sized>(
     Ok(ranges)
 }
 
-/// Names an entry below a file or symlink entry (a second pass, only to explain a refusal).
-fn find_below_leaf<S: Source + ?Sized>(
-    source: &S,
-    dir: Directory,
-    hasher: &RandomState,
-    leaves: &HashMap<u64, Type>,
-) -> Option<String> {
-    zipfmt::entries(source, dir)
-        .filter_map(Result::ok)
-        .find_map(|c| {
-            let path = normalise(&c.name).ok()?;
-            let below = path
-                .match_indices('/')
-                .any(|(i, _)| leaves.contains_key(&hasher.hash_one(&path[..i])));
-            below.then_some(path)
-        })
-}
-
-/// A symlink entry's target, read from its (small) data and checked: it must stay inside
-/// the destination and not pass through another symlink entry. Read when the entry is
-/// unpacked, so that planning needs nothing but the central directory.
-///
-/// With `dest`, the target must also not pass through a symlink the destination already
-/// holds: `l -> link/../x` is inside DEST as text, but not when the user's `link` points
-/// elsewhere.
+/// A symlink entry's target, read from its (small) data and checked lexically: it must stay
+/// inside the destination and not pass through another symlink entry. Read when the entry
+/// is unpacked, so that planning needs nothing but the central directory. (Unpacking then
+/// checks every link again against what is really on disk: `extract::check_links`.)
 pub fn link_target<S: Source + ?Sized>(
     source: &S,
     c: &Central,
     path: &str,
     plan: &Plan,
-    dest: Option<&std::path::Path>,
 ) -> Result<String, Failure> {
     let unreadable = |why: String| refuse(format!("the symlink {path:?}: {why}"));
     let start = zipfmt::data_start(source, c).map_err(unreadable)?;
@@ -291,15 +333,8 @@ pub fn link_target<S: Source + ?Sized>(
             "the symlink {path:?} has a target that is not UTF-8"
         ))
     })?;
-    let dest_link = |p: &str| {
-        dest.is_some_and(|d| {
-            std::fs::symlink_metadata(d.join(p)).is_ok_and(|m| m.file_type().is_symlink())
-        })
-    };
-    check_link(path, &target, &|p: &str| {
-        plan.links.contains(p) || dest_link(p)
-    })
-    .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
+    check_link(&plan.keys, path, &target, &|key| plan.links.contains(&key))
+        .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
     Ok(target)
 }
 
@@ -345,12 +380,40 @@ pub fn normalise(raw: &[u8]) -> Result<String, &'static str> {
 
 /// Resolves `target` from the link's directory, lexically, and refuses it if it leaves the
 /// destination or passes through another symlink of the archive (a chain could escape where
-/// each link alone does not).
+/// each link alone does not). Each step's key comes from the one before, so a target of
+/// 2,000 components costs 2,000 steps, not 2,000 joins of the whole path.
 pub fn check_link(
+    keys: &PathKeys,
     path: &str,
     target: &str,
-    is_link: &dyn Fn(&str) -> bool,
+    is_link: &dyn Fn(u64) -> bool,
 ) -> Result<(), &'static str> {
+    check_target_text(target)?;
+    let mut resolved = keys.stack();
+    let mut dirs: Vec<&str> = path.split('/').collect();
+    dirs.pop(); // the link's own name
+    for part in dirs {
+        resolved.push(part);
+    }
+    for part in target.split('/') {
+        if resolved.depth() > 0 && is_link(resolved.key()) {
+            return Err("resolves through another symlink (of the archive or the destination)");
+        }
+        match part {
+            "" | "." => {}
+            ".." => {
+                if !resolved.pop() {
+                    return Err("points outside the destination");
+                }
+            }
+            p => resolved.push(p),
+        }
+    }
+    Ok(())
+}
+
+/// What a link target may not be, whatever it resolves to.
+pub fn check_target_text(target: &str) -> Result<(), &'static str> {
     if target.is_empty() || target.len() as u64 > MAX_LINK_TARGET {
         return Err("has an empty or overlong target");
     }
@@ -360,23 +423,68 @@ pub fn check_link(
     if target.starts_with('/') {
         return Err("points to an absolute path");
     }
-    let mut resolved: Vec<&str> = path.split('/').collect();
-    resolved.pop(); // the link's own name
-    for part in target.split('/') {
-        if !resolved.is_empty() && is_link(&resolved.join("/")) {
-            return Err("resolves through another symlink (of the archive or the destination)");
+    Ok(())
+}
+
+/// Keys for archive paths: a keyed hash (random per run, so an archive cannot aim for
+/// collisions) of the path's components, computed incrementally so that the keys of all the
+/// prefixes of a name cost one pass over it.
+pub struct PathKeys(RandomState);
+
+impl PathKeys {
+    pub fn new() -> PathKeys {
+        PathKeys(RandomState::new())
+    }
+
+    /// A path's key: the same as pushing its components one by one onto a [`KeyStack`].
+    pub fn key(&self, path: &str) -> u64 {
+        let mut stack = self.stack();
+        for part in path.split('/') {
+            stack.push(part);
         }
-        match part {
-            "" | "." => {}
-            ".." => {
-                if resolved.pop().is_none() {
-                    return Err("points outside the destination");
-                }
-            }
-            p => resolved.push(p),
+        stack.key()
+    }
+
+    pub fn stack(&self) -> KeyStack {
+        KeyStack(vec![self.0.build_hasher()])
+    }
+}
+
+impl Default for PathKeys {
+    fn default() -> PathKeys {
+        PathKeys::new()
+    }
+}
+
+/// The hash states of a path and all its prefixes, for walking a path up and down.
+pub struct KeyStack(Vec<DefaultHasher>);
+
+impl KeyStack {
+    pub fn push(&mut self, part: &str) {
+        let mut next = self.0.last().cloned().unwrap_or_default();
+        next.write(part.as_bytes());
+        next.write_u8(b'/');
+        self.0.push(next);
+    }
+
+    /// Steps up one level; false at the top.
+    pub fn pop(&mut self) -> bool {
+        if self.0.len() > 1 {
+            self.0.pop();
+            true
+        } else {
+            false
         }
     }
-    Ok(())
+
+    /// How many components deep the path is.
+    pub fn depth(&self) -> usize {
+        self.0.len() - 1
+    }
+
+    pub fn key(&self) -> u64 {
+        self.0.last().map_or(0, Hasher::finish)
+    }
 }
 
 fn refuse(why: String) -> Failure {
@@ -423,19 +531,35 @@ mod tests {
 
     #[test]
     fn link_targets_must_stay_inside_without_chains() {
-        let none = |_: &str| false;
-        assert!(check_link("dist/current", "app", &none).is_ok());
-        assert!(check_link("a/b/l", "../../x", &none).is_ok());
-        assert!(check_link("a/l", "../../x", &none).is_err());
-        assert!(check_link("l", "/etc/passwd", &none).is_err());
-        assert!(check_link("l", "..", &none).is_err());
+        let keys = PathKeys::new();
+        let none = |_: u64| false;
+        assert!(check_link(&keys, "dist/current", "app", &none).is_ok());
+        assert!(check_link(&keys, "a/b/l", "../../x", &none).is_ok());
+        assert!(check_link(&keys, "a/l", "../../x", &none).is_err());
+        assert!(check_link(&keys, "l", "/etc/passwd", &none).is_err());
+        assert!(check_link(&keys, "l", "..", &none).is_err());
         // x/y -> .. is fine alone, but z -> x/y/.. goes through it.
-        let links = |p: &str| p == "x/y";
-        assert!(check_link("z", "x/y/..", &links).is_err());
+        let xy = keys.key("x/y");
+        let links = |k: u64| k == xy;
+        assert!(check_link(&keys, "z", "x/y/..", &links).is_err());
         assert!(
-            check_link("z", "x/y", &links).is_ok(),
+            check_link(&keys, "z", "x/y", &links).is_ok(),
             "pointing at a link is not passing through it"
         );
+        assert!(check_link(&keys, "z", "x/./y/../y/..", &links).is_err());
+    }
+
+    #[test]
+    fn path_keys_of_prefixes_match_whole_paths() {
+        let keys = PathKeys::new();
+        let mut stack = keys.stack();
+        stack.push("a");
+        stack.push("b");
+        assert_eq!(stack.key(), keys.key("a/b"));
+        assert!(stack.pop());
+        assert_eq!(stack.key(), keys.key("a"));
+        assert_ne!(keys.key("a/b"), keys.key("ab"));
+        assert_ne!(keys.key("a/b"), keys.key("a/b/"));
     }
 
     #[test]

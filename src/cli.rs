@@ -136,6 +136,10 @@ pub struct FetchArgs {
     /// most unpacked bytes per archive byte once over 100 MiB (default 200)
     #[argh(option, arg_name = "N")]
     pub max_ratio: Option<u64>,
+
+    /// most directories deep one entry's path may be (default 128)
+    #[argh(option, arg_name = "N")]
+    pub max_depth: Option<u64>,
 }
 
 /// What parsing the command line produced.

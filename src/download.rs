@@ -16,6 +16,12 @@
 //! retried while they make progress, and given up after `GLJOB_RETRIES` attempts in a row
 //! that brought nothing. A server that ignores Range answers `200` with the whole archive,
 //! which is taken as such: gljob then works like download-then-extract.
+//!
+//! What was planned is what is unpacked: bytes that have arrived are never written again.
+//! A `206` must cover exactly the range asked for, and a body may not run past it; a `200`
+//! once bytes have arrived (a server that ignored `Range` while resuming, or a different
+//! archive of the same length) is never spliced in: the fetch starts over with a fresh
+//! plan ([`is_restart`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -28,8 +34,7 @@ use anyhow::Result;
 use ureq::Body;
 use ureq::http::Response;
 
-use crate::error::{Failure, Kind, fail};
-use crate::extract::fs_failure;
+use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::progress::Progress;
 use crate::signals;
 use crate::transport::{Transport, backoff, redact};
@@ -79,6 +84,11 @@ impl Arrived {
         self.ranges = merged;
     }
 
+    /// Whether any byte of `[start, end)` has arrived already.
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.ranges.iter().any(|&(s, e)| s < end && start < e)
+    }
+
     /// How many bytes from `offset` on have arrived.
     fn available(&self, offset: u64) -> u64 {
         self.ranges
@@ -89,21 +99,24 @@ impl Arrived {
 }
 
 impl<'a> Remote<'a> {
-    /// Fetches the archive's tail and central directory into a new file at `path`.
+    /// Fetches the archive's tail and central directory into `file` (new and empty; `path`
+    /// names it in messages).
     pub fn open(
         transport: &'a Transport,
         url: &str,
+        file: File,
         path: &Path,
         progress: &mut Progress,
     ) -> Result<Remote<'a>> {
-        let file = File::create_new(path)
-            .map_err(|e| fs_failure("cannot create the temporary archive", path, e))?;
         let tail = format!("bytes=-{}", zipfmt::TAIL);
         let response = transport.get(url, &[("Range", &tail)])?;
         check_content_type(url, &response)?;
         let (start, len) = match response.status().as_u16() {
-            206 => content_range(&response)
-                .ok_or_else(|| unexpected(url, 206, "a usable Content-Range"))?,
+            // A suffix: it must end at the archive's last byte.
+            206 => match content_range(&response) {
+                Some((start, end, total)) if end + 1 == total => (start, total),
+                _ => return Err(unexpected(url, 206, "a usable Content-Range").into()),
+            },
             200 => (
                 0,
                 response
@@ -127,11 +140,12 @@ impl<'a> Remote<'a> {
             received: AtomicU64::new(0),
         };
         // A broken first answer is resumed like any other.
-        let got = match remote.receive(response, start, progress) {
+        let got = match remote.receive(response, start, len, progress) {
             Ok(n) => n,
             Err((_, Broken::Local(e))) => {
                 return Err(fs_failure("cannot write the temporary archive", path, e).into());
             }
+            Err((_, Broken::Overrun)) => return Err(overrun(url, len).into()),
             Err((n, Broken::Network(why))) => {
                 transport.warn(format_args!(
                     "download interrupted at byte {} ({why}); resuming",
@@ -140,7 +154,7 @@ impl<'a> Remote<'a> {
                 n
             }
         };
-        if got < len - start {
+        if start + got < len {
             remote.fetch(start + got, len, progress)?;
         }
         let dir = zipfmt::find_directory(&remote).map_err(|why| {
@@ -256,38 +270,33 @@ impl<'a> Remote<'a> {
                 Err(e) => return Err(e),
             };
             check_content_type(&self.url, &response)?;
-            let at = match response.status().as_u16() {
-                206 if content_range(&response).is_some_and(|(s, l)| s == pos && l == self.len) => {
-                    pos
+            match response.status().as_u16() {
+                206 if content_range(&response) == Some((pos, end - 1, self.len)) => {}
+                206 => {
+                    return Err(
+                        unexpected(&self.url, 206, "exactly the range gljob asked for")
+                            .detail(format!(
+                                "asked for bytes {pos}-{} of {}; it sent Content-Range: {}",
+                                end - 1,
+                                self.len,
+                                header_text(&response, "content-range")
+                            ))
+                            .into(),
+                    );
                 }
-                206 => return Err(unexpected(&self.url, 206, "the range gljob asked for").into()),
-                200 if response.body().content_length() == Some(self.len)
-                    && validator_of(&response) == self.validator =>
-                {
-                    0
-                }
-                200 => {
-                    return Err(fail(
-                        Kind::Network,
-                        "the artifact changed on the server while gljob was downloading it",
-                    )
-                    .detail(format!("tried: GET {} with If-Range", redact(&self.url)))
-                    .hint("retry the job")
-                    .into());
-                }
+                // Bytes have arrived already (at least the planned directory): a whole
+                // archive now is not spliced into them, whatever its length and validator.
+                200 => return Err(Restart.into()),
                 other => return Err(unexpected(&self.url, other, "an archive").into()),
-            };
-            let before = pos;
-            let got = self.receive(response, at, progress);
-            let reached = at + got.as_ref().map_or_else(|(n, _)| *n, |n| *n);
-            if at == 0 && reached >= end.max(pos) {
-                return Ok(()); // a whole-archive answer covered the range
             }
-            pos = pos.max(reached);
+            let before = pos;
+            let got = self.receive(response, pos, end, progress);
+            pos += got.as_ref().map_or_else(|(n, _)| *n, |n| *n);
             let why = match got {
                 Ok(_) if pos >= end => return Ok(()),
                 Ok(_) => "the connection closed early".to_string(),
                 Err((_, Broken::Network(why))) => why,
+                Err((_, Broken::Overrun)) => return Err(overrun(&self.url, end).into()),
                 Err((_, Broken::Local(e))) => {
                     return Err(
                         fs_failure("cannot write the temporary archive", &self.path, e).into(),
@@ -312,37 +321,45 @@ impl<'a> Remote<'a> {
         Ok(())
     }
 
-    /// Writes a response body into the file from `at`, marking bytes as arrived. Returns the
-    /// bytes written, and on a broken connection also why.
+    /// Writes a response body into the file from `at` up to `limit` (what was asked for),
+    /// marking bytes as arrived. Returns the bytes written, and on a broken connection also
+    /// why. A body that runs past `limit` is [`Broken::Overrun`]; bytes that have arrived
+    /// already are never written again (the directory that was planned stays as it was).
     fn receive(
         &self,
         response: Response<Body>,
         at: u64,
+        limit: u64,
         progress: &mut Progress,
     ) -> Result<u64, (u64, Broken)> {
         let mut reader = response.into_body().into_reader();
         let mut buf = vec![0u8; CHUNK];
         let mut done = 0u64;
+        let limit = limit.min(self.len);
         loop {
             if signals::check().is_err() || self.lock().stopped.is_some() {
                 return Err((done, Broken::Network("interrupted".into())));
             }
             let n = match reader.read(&mut buf) {
                 Ok(0) => return Ok(done),
-                Ok(n) => n.min((self.len - (at + done).min(self.len)) as usize),
+                Ok(n) => n,
                 Err(e) => return Err((done, Broken::Network(e.to_string()))),
             };
-            if n == 0 {
-                let why = format!("the server sent more than the archive's {} bytes", self.len);
-                return Err((done, Broken::Network(why)));
+            let pos = at + done;
+            let room = limit.saturating_sub(pos);
+            if n as u64 > room {
+                return Err((done, Broken::Overrun));
             }
-            if let Err(e) = self.file.write_all_at(&buf[..n], at + done) {
+            if self.lock().overlaps(pos, pos + n as u64) {
+                return Err((done, Broken::Overrun));
+            }
+            if let Err(e) = self.file.write_all_at(&buf[..n], pos) {
                 return Err((done, Broken::Local(e)));
             }
             self.received.fetch_add(n as u64, Ordering::Relaxed);
             {
                 let mut state = self.lock();
-                state.add(at + done, at + done + n as u64);
+                state.add(pos, pos + n as u64);
                 progress.update(
                     state.ranges.iter().map(|(s, e)| e - s).sum(),
                     Some(self.len),
@@ -402,6 +419,8 @@ impl Source for Remote<'_> {
 enum Broken {
     /// The connection broke (or a signal came): resume.
     Network(String),
+    /// The body ran past the range asked for, or onto bytes that had arrived: final.
+    Overrun,
     /// The temporary archive could not be written (disk full): give up, exit 9.
     Local(std::io::Error),
 }
@@ -410,6 +429,43 @@ enum Broken {
 fn is_storage_refusal(err: &anyhow::Error) -> bool {
     err.downcast_ref::<crate::transport::HttpError>()
         .is_some_and(|h| h.status == 403 && !h.api_origin)
+}
+
+/// The server answered a resumed request with a whole archive (`200`): the fetch must start
+/// over with a fresh plan, never splice those bytes into what was planned.
+#[derive(Debug)]
+struct Restart;
+
+impl std::fmt::Display for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the server sent the whole archive again instead of the range asked for")
+    }
+}
+
+impl std::error::Error for Restart {}
+
+/// Whether `err` asks for the whole fetch to start over ([`Restart`]).
+pub fn is_restart(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Restart>().is_some()
+}
+
+fn overrun(url: &str, end: u64) -> Failure {
+    fail(
+        Kind::Network,
+        format!("the server sent more than the bytes gljob asked for (up to byte {end})"),
+    )
+    .detail(format!("tried: GET {}", redact(url)))
+    .hint("a proxy or cache between gljob and GitLab may be mangling Range requests; nothing was unpacked from those bytes")
+}
+
+/// A header's value for a message, escaped and bounded.
+fn header_text(response: &Response<Body>, name: &str) -> String {
+    let value = response
+        .headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_else(|| "(none)".to_string());
+    crate::output::clean(&value.chars().take(100).collect::<String>())
 }
 
 /// A background fill stopped by [`Remote::cancel`].
@@ -429,14 +485,24 @@ pub fn is_cancelled(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Cancelled>().is_some()
 }
 
-/// `Content-Range: bytes START-END/TOTAL` as (START, TOTAL).
-fn content_range(response: &Response<Body>) -> Option<(u64, u64)> {
-    let value = response.headers().get("content-range")?.to_str().ok()?;
-    let (span, total) = value.strip_prefix("bytes ")?.split_once('/')?;
-    Some((
-        span.split('-').next()?.trim().parse().ok()?,
-        total.trim().parse().ok()?,
-    ))
+/// The response's `Content-Range` ([`parse_content_range`]).
+fn content_range(response: &Response<Body>) -> Option<(u64, u64, u64)> {
+    parse_content_range(response.headers().get("content-range")?.to_str().ok()?)
+}
+
+/// `bytes START-END/TOTAL` as (START, END, TOTAL), only when it is consistent:
+/// START ≤ END < TOTAL. Anything else (`*` totals, overflowing numbers, signs) is `None`.
+pub fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let (span, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    let number = |t: &str| {
+        let t = t.trim();
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u64>().ok())
+            .flatten()
+    };
+    let (start, end, total) = (number(start)?, number(end)?, number(total)?);
+    (start <= end && end < total).then_some((start, end, total))
 }
 
 /// A strong ETag, else Last-Modified: what `If-Range` may carry.
@@ -489,5 +555,24 @@ mod tests {
         assert_eq!(a.available(150), 50);
         assert_eq!(a.available(250), 0);
         assert_eq!(a.available(399), 1);
+        assert!(a.overlaps(150, 160) && a.overlaps(199, 300) && !a.overlaps(200, 300));
+    }
+
+    #[test]
+    fn content_ranges_must_be_consistent() {
+        assert_eq!(parse_content_range("bytes 0-99/100"), Some((0, 99, 100)));
+        assert_eq!(parse_content_range("bytes 5-5/6"), Some((5, 5, 6)));
+        for bad in [
+            "bytes 0-100/100",
+            "bytes 10-5/100",
+            "bytes 0-99/*",
+            "bytes -1-5/10",
+            "bytes +1-5/10",
+            "bytes 0-18446744073709551616/18446744073709551617",
+            "items 0-1/2",
+            "bytes 0-1",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad}");
+        }
     }
 }

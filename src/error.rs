@@ -104,6 +104,26 @@ pub fn fail(kind: Kind, title: impl Into<String>) -> Failure {
     Failure::new(kind, title)
 }
 
+/// A filesystem failure (exit 9) naming the path; a full disk or a read-only destination
+/// says so.
+pub fn fs_failure(what: &str, path: &std::path::Path, err: std::io::Error) -> Failure {
+    use std::io::ErrorKind;
+    let mut failure = fail(
+        Kind::Filesystem,
+        format!("{what} {}: {err}", path.display()),
+    );
+    if err.kind() == ErrorKind::StorageFull || err.kind() == ErrorKind::QuotaExceeded {
+        failure =
+            failure.hint("the disk is full: free space on the runner, or fetch less with --path");
+    } else if err.kind() == ErrorKind::PermissionDenied
+        || err.kind() == ErrorKind::ReadOnlyFilesystem
+    {
+        failure = failure
+            .hint("the destination is not writable by this job's user; choose another --dest");
+    }
+    failure.hint("the destination was left as it was")
+}
+
 /// The contract's exit code for any error that reaches `main`.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     kind_of(err).code()

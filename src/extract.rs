@@ -1,135 +1,31 @@
-//! All-or-nothing extraction: stage, verify, then move into place — or leave nothing.
+//! Unpacking into the staging tree: every entry verified (size and CRC), nothing written
+//! outside the tree, whatever the archive's names and whatever the filesystem makes of them.
 //!
-//! The destination is never written until every entry has been unpacked and verified (size
-//! and CRC) in a staging directory inside it (`DEST/.gljob-staging-PID-N`, so the final moves
-//! are renames on one filesystem). Unpacking runs on several threads over disjoint entries.
-//! The commit first checks every staged path against what is in the destination (no writing
-//! through an existing symlink, no file where a directory must go), then renames whole new subtrees where nothing is in the way and single entries where
-//! something must be replaced, journalling each step so that any failure or signal rolls the
-//! destination back to exactly what it was. A staging directory left by a killed run is
-//! recognised by its PID and removed by the next run.
+//! Unpacking runs on several threads over disjoint runs of entries. Each entry is created
+//! relative to a handle on its parent directory, opened component by component without
+//! following links (`dirs.rs`), with `O_EXCL` for files: a name that the destination's
+//! filesystem folds onto another entry (case-insensitive vfat, exFAT, CIFS, ext4 casefold,
+//! a macOS folder mounted into a container; or Unicode normalisation) then fails as a
+//! collision, and a path that runs into a symlink under another spelling fails instead of
+//! following it. When every entry is in place, [`check_links`] resolves each symlink's
+//! target against the staged tree and the destination *as the filesystem sees them*
+//! (each component looked up by the filesystem itself, never followed), so a link chain
+//! that only exists under the filesystem's name equivalence is refused too. The commit
+//! (`commit.rs`) then moves the tree into the destination.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Result;
 
 use crate::archive::{self, Plan, RESERVED_PREFIX};
-use crate::error::{Failure, Kind, fail};
+use crate::dirs::{self, Dir, Kind as FileKind};
+use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::signals;
 use crate::zipfmt::{self, Source, Type};
-
-/// A directory that is removed, with everything in it, when dropped or when a signal ends
-/// the process. It also removes the destination directories gljob created, if they are
-/// still empty.
-pub struct Staging {
-    pub root: PathBuf,
-    created: Vec<PathBuf>,
-}
-
-impl Staging {
-    /// Creates `dest` if needed (remembering which directories were new), removes stale
-    /// staging directories of dead gljob runs, and makes a fresh staging directory.
-    pub fn new(dest: &Path) -> Result<Staging> {
-        let created = create_dest(dest)?;
-        remove_stale(dest);
-        let root = dest.join(format!(
-            "{RESERVED_PREFIX}{}-{}",
-            std::process::id(),
-            nonce()
-        ));
-        let staging = Staging { root, created };
-        signals::remove_on_signal(&staging.root, &staging.created);
-        fs::create_dir(&staging.root)
-            .map_err(|e| fs_failure("cannot create the staging directory", &staging.root, e))?;
-        Ok(staging)
-    }
-
-    pub fn tree(&self) -> PathBuf {
-        self.root.join("tree")
-    }
-
-    /// Keeps the destination directories created for this fetch after the staging is gone.
-    fn keep_created(&mut self) {
-        self.created.clear();
-        signals::remove_on_signal(&self.root, &[]);
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-        for dir in self.created.iter().rev() {
-            let _ = fs::remove_dir(dir);
-        }
-        signals::forget(&self.root);
-    }
-}
-
-/// Creates `dest` and its missing parents; returns the ones it created, outermost first.
-fn create_dest(dest: &Path) -> Result<Vec<PathBuf>> {
-    match fs::metadata(dest) {
-        Ok(m) if m.is_dir() => return Ok(Vec::new()),
-        Ok(_) => {
-            return Err(fail(
-                Kind::Filesystem,
-                format!(
-                    "the destination {} exists and is not a directory",
-                    dest.display()
-                ),
-            )
-            .hint("choose another --dest, or remove that file")
-            .into());
-        }
-        Err(_) => {}
-    }
-    let mut missing = Vec::new();
-    let mut cursor = Some(dest);
-    while let Some(dir) = cursor {
-        if dir.as_os_str().is_empty() || fs::symlink_metadata(dir).is_ok() {
-            break;
-        }
-        missing.push(dir.to_path_buf());
-        cursor = dir.parent();
-    }
-    missing.reverse();
-    for (i, dir) in missing.iter().enumerate() {
-        if let Err(e) = fs::create_dir(dir) {
-            for made in missing[..i].iter().rev() {
-                let _ = fs::remove_dir(made);
-            }
-            return Err(fs_failure("cannot create the destination", dir, e).into());
-        }
-    }
-    Ok(missing)
-}
-
-/// Removes `DEST/.gljob-staging-PID-*` directories whose process is gone (SIGKILL, power loss).
-fn remove_stale(dest: &Path) {
-    let Ok(dir) = fs::read_dir(dest) else { return };
-    for item in dir.flatten() {
-        let name = item.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RESERVED_PREFIX)) else {
-            continue;
-        };
-        let pid = rest.split('-').next().unwrap_or("");
-        let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
-        if !alive {
-            let _ = fs::remove_dir_all(item.path());
-        }
-    }
-}
-
-fn nonce() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    (t as u64) ^ (u64::from(std::process::id()) << 32)
-}
 
 /// What unpacking wrote.
 pub struct Unpacked {
@@ -137,29 +33,44 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
-/// Unpacks the entries `keep` accepts into `tree`, verifying each file's size and CRC, with
-/// `workers` threads over disjoint entries (file creation is most of the cost of many small
-/// files, and it scales with cores).
+/// Where unpacking writes: the staged tree (made here, inside `root`) and, for the link
+/// checks, the destination.
+pub struct Target<'a> {
+    pub root: &'a Dir,
+    /// The tree's path, for messages.
+    pub tree_path: &'a Path,
+    pub dest: &'a Dir,
+}
+
+/// Unpacks the entries `keep` accepts into the staged tree, verifying each file's size and
+/// CRC, with `workers` threads over disjoint entries (file creation is most of the cost of
+/// many small files, and it scales with cores); then checks every link against the disk.
 pub fn unpack<S: Source + ?Sized>(
     source: &S,
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
-    tree: &Path,
-    dest: &Path,
+    target: &Target,
     workers: usize,
 ) -> Result<Unpacked> {
-    fs::create_dir(tree).map_err(|e| fs_failure("cannot create the staging directory", tree, e))?;
+    let tree_path = target.tree_path;
+    let cannot = |e| fs_failure("cannot create the staging directory", tree_path, e);
+    target
+        .root
+        .mkdir(crate::staging::TREE, 0o700)
+        .map_err(cannot)?;
+    let tree = target.root.open_dir(crate::staging::TREE).map_err(cannot)?;
     let shared = Shared {
         next: AtomicU64::new(0),
         failed: AtomicBool::new(false),
-        kept: kept_bits(tree),
+        kept: kept_bits(&tree),
     };
+    let tree = &tree;
     let results: Vec<Result<Unpacked>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let shared = &shared;
                 scope.spawn(move || {
-                    let result = unpack_share(source, plan, keep, tree, dest, shared);
+                    let result = unpack_share(source, plan, keep, tree, tree_path, shared);
                     if result.is_err() {
                         shared.failed.store(true, Ordering::SeqCst);
                     }
@@ -192,9 +103,15 @@ pub fn unpack<S: Source + ?Sized>(
         signals::check()?;
     }
     match errors.iter().position(|e| !is_stop(e)) {
-        Some(i) => Err(errors.swap_remove(i)),
-        None => errors.pop().map_or(Ok(total), Err),
+        Some(i) => return Err(errors.swap_remove(i)),
+        None => {
+            if let Some(e) = errors.pop() {
+                return Err(e);
+            }
+        }
     }
+    check_links(source, plan, keep, tree, target.dest)?;
+    Ok(total)
 }
 
 /// The error of a worker that stopped because another one failed.
@@ -233,16 +150,17 @@ fn unpack_share<S: Source + ?Sized>(
     source: &S,
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
-    tree: &Path,
-    dest: &Path,
+    tree: &Dir,
+    tree_path: &Path,
     shared: &Shared,
 ) -> Result<Unpacked> {
     let Shared { next, failed, kept } = shared;
     let mut buf = vec![0u8; 256 * 1024];
     let mut done = Unpacked { files: 0, bytes: 0 };
-    let mut made_parent = PathBuf::new();
+    let mut parents = Parents::new(tree)?;
     let mut mine = next.fetch_add(1, Ordering::SeqCst);
-    for (i, c) in zipfmt::entries(source, plan.dir).enumerate() {
+    let mut listing = zipfmt::entries(source, plan.dir);
+    for (i, c) in listing.by_ref().enumerate() {
         let run = i as u64 / RUN;
         if run > mine {
             mine = next.fetch_add(1, Ordering::SeqCst);
@@ -261,23 +179,24 @@ fn unpack_share<S: Source + ?Sized>(
         if !keep(&rel) {
             continue;
         }
-        let path = tree.join(&rel);
+        let path = tree_path.join(&rel);
+        let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+        let parent = parents
+            .open(parent_rel)
+            .map_err(|e| placement_failure(&rel, &path, e))?;
         if kind == Type::Dir {
-            fs::create_dir_all(&path).map_err(|e| fs_failure("cannot create", &path, e))?;
-            fs::set_permissions(&path, fs::Permissions::from_mode(archive::mode(&c) | 0o700))
+            let dir = parent
+                .make_dir(name, 0o777)
+                .map_err(|e| placement_failure(&rel, &path, e))?;
+            dir.chmod(archive::mode(&c) | 0o700)
                 .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
             continue;
         }
-        if let Some(parent) = path.parent()
-            && parent != made_parent
-        {
-            fs::create_dir_all(parent).map_err(|e| fs_failure("cannot create", parent, e))?;
-            made_parent = parent.to_path_buf();
-        }
         if kind == Type::Symlink {
-            let target = archive::link_target(source, &c, &rel, plan, Some(dest))?;
-            symlink(&target, &path)
-                .map_err(|e| fs_failure("cannot create the symlink", &path, e))?;
+            let target = archive::link_target(source, &c, &rel, plan)?;
+            parent
+                .symlink(&target, name)
+                .map_err(|e| placement_failure(&rel, &path, e))?;
             done.files += 1;
             continue;
         }
@@ -287,12 +206,9 @@ fn unpack_share<S: Source + ?Sized>(
         }
         let mut reader = zipfmt::open(source, &c, start).map_err(|why| corrupt(&rel, &why))?;
         let mode = archive::mode(&c);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&path)
-            .map_err(|e| fs_failure("cannot create", &path, e))?;
+        let mut out = parent
+            .create_file(name, mode)
+            .map_err(|e| placement_failure(&rel, &path, e))?;
         let mut copied = 0u64;
         loop {
             let n = match reader.read(&mut buf) {
@@ -318,7 +234,208 @@ fn unpack_share<S: Source + ?Sized>(
         done.files += 1;
         done.bytes += copied;
     }
+    if listing.crc() != plan.dir_crc {
+        return Err(fail(
+            Kind::Archive,
+            "refused the archive: its central directory changed after it was checked",
+        )
+        .hint("nothing was written; retry, and check what else writes into the destination")
+        .into());
+    }
     Ok(done)
+}
+
+/// The directories a worker is writing into: a stack of handles from the tree's root down
+/// to the current parent, each opened (or made) without following links. Archives are
+/// sorted by path, so consecutive entries share most of the stack.
+struct Parents {
+    /// (component, handle), the tree's root first with an empty component.
+    stack: Vec<(String, Dir)>,
+}
+
+impl Parents {
+    fn new(tree: &Dir) -> Result<Parents> {
+        let root = tree.try_clone().map_err(|e| anyhow::anyhow!(e))?;
+        Ok(Parents {
+            stack: vec![(String::new(), root)],
+        })
+    }
+
+    /// The handle of the directory `rel` ("" for the root), made where missing.
+    fn open(&mut self, rel: &str) -> io::Result<&Dir> {
+        let parts: Vec<&str> = if rel.is_empty() {
+            Vec::new()
+        } else {
+            rel.split('/').collect()
+        };
+        let common = self.stack[1..]
+            .iter()
+            .zip(&parts)
+            .take_while(|((have, _), want)| have == *want)
+            .count();
+        self.stack.truncate(common + 1);
+        for part in &parts[common..] {
+            let Some((_, top)) = self.stack.last() else {
+                break;
+            };
+            let next = top.make_dir(part, 0o777)?;
+            self.stack.push((part.to_string(), next));
+        }
+        match self.stack.last() {
+            Some((_, dir)) => Ok(dir),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+/// An entry could not be placed in the staged tree. In a fresh tree, after the archive's
+/// own names were checked for duplicates and for entries below files and links, a name
+/// that already exists or a link where a directory should be means the filesystem treats
+/// two different names as one: refused as an unsafe archive (exit 8), not a disk error.
+fn placement_failure(rel: &str, path: &Path, err: io::Error) -> anyhow::Error {
+    let shown = crate::output::clean(rel);
+    if err.kind() == io::ErrorKind::AlreadyExists {
+        return fail(
+            Kind::Archive,
+            format!("refused the archive: entry {shown:?} collides with another entry on this filesystem"),
+        )
+        .detail("the destination's filesystem treats names that differ (in case, or in Unicode normalisation) as the same name")
+        .hint("nothing was written; fetch into a directory on a case-sensitive filesystem, or fix the names in the job that produced the artifact")
+        .into();
+    }
+    if dirs::is_not_a_dir(&err) {
+        return fail(
+            Kind::Archive,
+            format!("refused the archive: entry {shown:?} lies below a symlink or a file on this filesystem"),
+        )
+        .detail("the destination's filesystem treats names that differ (in case, or in Unicode normalisation) as the same name, so a parent of this entry is another entry's symlink or file")
+        .hint("nothing was written; gljob never writes through symlinks")
+        .into();
+    }
+    fs_failure("cannot create", path, err).into()
+}
+
+/// Resolves every symlink entry's target against the staged tree and the destination as
+/// they are on disk: each component is looked up by the filesystem (with its own name
+/// equivalence) and never followed, and the target is refused if any component it passes
+/// through is a link (of the archive or the destination) or if it climbs out of the
+/// destination. The lexical check of `archive::check_link` compares names byte for byte
+/// and cannot know that `UP` is `up` on vfat; this one asks the filesystem. One lookup per
+/// component: linear in the directory's size.
+pub fn check_links<S: Source + ?Sized>(
+    source: &S,
+    plan: &Plan,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    tree: &Dir,
+    dest: &Dir,
+) -> Result<()> {
+    if plan.links.is_empty() {
+        return Ok(());
+    }
+    for c in zipfmt::entries(source, plan.dir) {
+        let c = c.map_err(|why| corrupt("(central directory)", &why))?;
+        let Some((rel, Type::Symlink)) = archive::judge(&c)? else {
+            continue;
+        };
+        if !keep(&rel) {
+            continue;
+        }
+        signals::check()?;
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+        let staged_parent = if parent.is_empty() {
+            tree.try_clone()
+        } else {
+            tree.open_path(Path::new(parent))
+        }
+        .map_err(|e| placement_failure(&rel, Path::new(&rel), e))?;
+        let target = staged_parent
+            .read_link(name)
+            .map_err(|e| placement_failure(&rel, Path::new(&rel), e))?;
+        let target = String::from_utf8_lossy(&target).into_owned();
+        resolve_on_disk(tree, dest, &rel, &target).map_err(|why| {
+            fail(
+                Kind::Archive,
+                format!(
+                    "refused the archive: the symlink {:?} → {:?} {why}",
+                    crate::output::clean(&rel),
+                    crate::output::clean(&target)
+                ),
+            )
+            .hint("nothing was written; gljob never creates a link that leads outside the destination or through another link")
+        })?;
+    }
+    Ok(())
+}
+
+/// One level of [`resolve_on_disk`]: the directory in the staged tree and in the
+/// destination (either may not exist there), and whether the name stepped into is a link.
+struct Level {
+    staged: Option<Dir>,
+    dest: Option<Dir>,
+    link: bool,
+}
+
+fn resolve_on_disk(tree: &Dir, dest: &Dir, rel: &str, target: &str) -> Result<(), &'static str> {
+    let step = |level: &Level, name: &str| -> Result<Level, &'static str> {
+        let look = |dir: &Option<Dir>| -> Result<(Option<Dir>, bool), &'static str> {
+            let Some(dir) = dir else {
+                return Ok((None, false));
+            };
+            match dir.kind(name) {
+                Ok(Some(FileKind::Symlink)) => Ok((None, true)),
+                Ok(Some(FileKind::Dir)) => match dir.open_dir(name) {
+                    Ok(sub) => Ok((Some(sub), false)),
+                    // What gljob cannot look into, it cannot vouch for.
+                    Err(_) => Err("cannot be checked on disk"),
+                },
+                Ok(_) => Ok((None, false)),
+                Err(_) => Err("cannot be checked on disk"),
+            }
+        };
+        let (staged, staged_link) = look(&level.staged)?;
+        let (dest, dest_link) = look(&level.dest)?;
+        Ok(Level {
+            staged,
+            dest,
+            link: staged_link || dest_link,
+        })
+    };
+    let root = Level {
+        staged: tree.try_clone().ok(),
+        dest: dest.try_clone().ok(),
+        link: false,
+    };
+    let mut levels = vec![root];
+    let mut parents: Vec<&str> = rel.split('/').collect();
+    parents.pop();
+    for part in parents {
+        let Some(top) = levels.last() else { break };
+        let next = step(top, part)?;
+        if next.link {
+            return Err("lies below a symlink on disk");
+        }
+        levels.push(next);
+    }
+    for part in target.split('/') {
+        if levels.last().is_some_and(|l| l.link) {
+            return Err("resolves through another symlink (of the archive or the destination)");
+        }
+        match part {
+            "" | "." => {}
+            ".." => {
+                if levels.len() <= 1 {
+                    return Err("points outside the destination");
+                }
+                levels.pop();
+            }
+            name => {
+                let Some(top) = levels.last() else { break };
+                let next = step(top, name)?;
+                levels.push(next);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The permission bits a file created in `dir` keeps of those it asks for, found by creating
@@ -328,176 +445,17 @@ fn unpack_share<S: Source + ?Sized>(
 /// is within these bits is created with it and needs no chmod: most files under the usual
 /// umask 022, sparing one syscall per file (4% of the CPU time for 100,000 small files,
 /// measured). 0 (always chmod) if the probe cannot be made.
-fn kept_bits(dir: &Path) -> u32 {
-    let probe = dir.join(format!("{RESERVED_PREFIX}mode-probe"));
-    let kept = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o777)
-        .open(&probe)
+fn kept_bits(dir: &Dir) -> u32 {
+    let probe = format!("{RESERVED_PREFIX}mode-probe");
+    let kept = dir
+        .create_file(&probe, 0o777)
         .and_then(|f| f.metadata())
         .map_or(0, |m| m.permissions().mode() & 0o777);
-    let _ = fs::remove_file(&probe);
+    let _ = dir.remove_all(&probe);
     kept
 }
 
-/// One step of the commit, undone in reverse order on failure.
-enum Step {
-    /// A new file, symlink or whole subtree renamed into place.
-    Placed(PathBuf),
-    /// An existing file or symlink moved aside (to the second path) before being replaced.
-    MovedAside(PathBuf, PathBuf),
-}
-
-/// Moves the staged tree into `dest`: all of it, or — on any failure or signal — nothing,
-/// with `dest` restored exactly.
-///
-/// Two fetches into one destination commit one after the other (an exclusive lock on the
-/// destination directory), so the tree is never a mix of both.
-pub fn commit(staging: &mut Staging, dest: &Path) -> Result<()> {
-    let tree = staging.tree();
-    let lock = File::open(dest).map_err(|e| fs_failure("cannot open the destination", dest, e))?;
-    lock.lock()
-        .map_err(|e| fs_failure("cannot lock the destination", dest, e))?;
-    let mut plan = Vec::new();
-    preflight(&tree, dest, Path::new(""), &mut plan)?;
-    let aside = staging.root.join("aside");
-    let mut journal: Vec<Step> = Vec::new();
-    let result = apply(&plan, &tree, dest, &aside, &mut journal);
-    if let Err(err) = result {
-        for step in journal.into_iter().rev() {
-            match step {
-                Step::Placed(path) => {
-                    let _ = remove_any(&path);
-                }
-                Step::MovedAside(path, moved) => {
-                    let _ = fs::rename(moved, path);
-                }
-            }
-        }
-        return Err(err);
-    }
-    staging.keep_created();
-    Ok(())
-}
-
-/// What the commit will do for one path (relative to the tree and the destination).
-enum Action {
-    /// Nothing is there: rename the staged entry (a whole subtree for a directory).
-    Place(PathBuf),
-    /// A file or symlink is there: move it aside, then rename the staged one in.
-    Replace(PathBuf),
-}
-
-/// Decides every action before anything is moved, walking the staged tree on disk (not a
-/// list in memory), so that conflicts fail with the destination untouched. Directories
-/// that exist on both sides are merged, entry by entry.
-fn preflight(tree: &Path, dest: &Path, rel: &Path, actions: &mut Vec<Action>) -> Result<()> {
-    let here = tree.join(rel);
-    let items = fs::read_dir(&here)
-        .map_err(|e| fs_failure("cannot read the staging directory", &here, e))?;
-    for item in items {
-        let item = item.map_err(|e| fs_failure("cannot read the staging directory", &here, e))?;
-        let rel = rel.join(item.file_name());
-        let staged_dir = item.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let target = dest.join(&rel);
-        match (staged_dir, fs::symlink_metadata(&target)) {
-            (_, Err(_)) => actions.push(Action::Place(rel)),
-            (true, Ok(m)) if m.is_dir() => preflight(tree, dest, &rel, actions)?,
-            (true, Ok(m)) if m.file_type().is_symlink() => {
-                return Err(fail(Kind::Archive, format!("refused to write through the symlink {} in the destination", target.display()))
-                    .detail(format!("the archive has a directory {:?} where the destination has a symlink", rel.display().to_string()))
-                    .hint("gljob never writes through symlinks; remove the symlink or choose another --dest")
-                    .into());
-            }
-            (true, Ok(_)) => {
-                return Err(conflict(
-                    &target,
-                    "the archive has a directory where the destination has a file",
-                ));
-            }
-            (false, Ok(m)) if m.is_dir() => {
-                return Err(conflict(
-                    &target,
-                    "the archive has a file where the destination has a directory",
-                ));
-            }
-            (false, Ok(_)) => actions.push(Action::Replace(rel)),
-        }
-    }
-    Ok(())
-}
-
-fn apply(
-    plan: &[Action],
-    tree: &Path,
-    dest: &Path,
-    aside: &Path,
-    journal: &mut Vec<Step>,
-) -> Result<()> {
-    for (n, action) in plan.iter().enumerate() {
-        signals::check()?;
-        match action {
-            Action::Place(rel) => {
-                let target = dest.join(rel);
-                fs::rename(tree.join(rel), &target)
-                    .map_err(|e| fs_failure("cannot move into place", &target, e))?;
-                journal.push(Step::Placed(target));
-            }
-            Action::Replace(rel) => {
-                let target = dest.join(rel);
-                if !aside.exists() {
-                    fs::create_dir_all(aside).map_err(|e| fs_failure("cannot create", aside, e))?;
-                }
-                let moved = aside.join(n.to_string());
-                fs::rename(&target, &moved)
-                    .map_err(|e| fs_failure("cannot move aside", &target, e))?;
-                journal.push(Step::MovedAside(target.clone(), moved));
-                fs::rename(tree.join(rel), &target)
-                    .map_err(|e| fs_failure("cannot move into place", &target, e))?;
-                journal.push(Step::Placed(target));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) => Err(e),
-    }
-}
-
-fn conflict(target: &Path, what: &str) -> anyhow::Error {
-    fail(
-        Kind::Filesystem,
-        format!("conflict at {}: {what}", target.display()),
-    )
-    .hint("nothing was changed; remove the conflicting path or fetch into another --dest")
-    .into()
-}
-
 fn corrupt(path: &str, why: &str) -> Failure {
-    fail(Kind::Archive, format!("the archive is corrupt: entry {path:?}: {why}"))
+    fail(Kind::Archive, format!("the archive is corrupt: entry {:?}: {why}", crate::output::clean(path)))
         .hint("nothing was written; the download may have been damaged or the artifact is broken — retry, or check the job that produced it")
-}
-
-/// A filesystem failure (exit 9) naming the path; a full disk says so.
-pub fn fs_failure(what: &str, path: &Path, err: io::Error) -> Failure {
-    let mut failure = fail(
-        Kind::Filesystem,
-        format!("{what} {}: {err}", path.display()),
-    );
-    if err.kind() == io::ErrorKind::StorageFull || err.kind() == io::ErrorKind::QuotaExceeded {
-        failure =
-            failure.hint("the disk is full: free space on the runner, or fetch less with --path");
-    } else if err.kind() == io::ErrorKind::PermissionDenied
-        || err.kind() == io::ErrorKind::ReadOnlyFilesystem
-    {
-        failure = failure
-            .hint("the destination is not writable by this job's user; choose another --dest");
-    }
-    failure.hint("the destination was left as it was")
 }

@@ -5,6 +5,12 @@
 //! remove the staging directory and roll back the destination. If the main thread does not
 //! finish within [`GRACE`] (it may be blocked reading a stalled connection, writing nothing),
 //! or a second signal arrives, the watcher removes the registered paths itself and exits.
+//!
+//! Except during a commit: then the staging directory holds the user's files that the
+//! commit moved aside, and its journal. The watcher waits for the main thread to finish or
+//! roll back (local work, no network), however long; a second signal ends the process at
+//! once but removes nothing, and the next fetch into that destination finishes the
+//! interrupted commit from the journal (`commit::recover`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,7 +25,16 @@ use crate::error::{Failure, Kind, fail};
 /// The signal received, or 0.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 /// Paths to remove if the watcher has to end the process itself.
-static CLEANUP: Mutex<Vec<(PathBuf, Vec<PathBuf>)>> = Mutex::new(Vec::new());
+static CLEANUP: Mutex<Vec<Cleanup>> = Mutex::new(Vec::new());
+
+struct Cleanup {
+    /// Removed whole.
+    root: PathBuf,
+    /// Removed if empty, innermost first.
+    created: Vec<PathBuf>,
+    /// A commit is moving files: remove nothing, and wait for it.
+    committing: bool,
+}
 const GRACE: Duration = Duration::from_secs(2);
 
 /// Starts handling SIGINT and SIGTERM. Without it (job, agents) the default applies: the
@@ -36,26 +51,43 @@ pub fn install() {
         // The main thread now unwinds and exits by itself; step in only if it has not
         // within the grace period, or if a second signal insists.
         let deadline = Instant::now() + GRACE;
-        while Instant::now() < deadline && signals.pending().next().is_none() {
+        while signals.pending().next().is_none() {
+            if Instant::now() >= deadline && !committing() {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         force_exit(signal);
     });
 }
 
+fn committing() -> bool {
+    CLEANUP
+        .lock()
+        .map(|list| list.iter().any(|c| c.committing))
+        .unwrap_or(false)
+}
+
 fn force_exit(signal: i32) -> ! {
+    let mut kept = false;
     if let Ok(list) = CLEANUP.lock() {
-        for (root, created) in list.iter() {
-            let _ = std::fs::remove_dir_all(root);
-            for dir in created.iter().rev() {
+        for c in list.iter() {
+            if c.committing {
+                kept = true;
+                continue;
+            }
+            let _ = std::fs::remove_dir_all(&c.root);
+            for dir in c.created.iter().rev() {
                 let _ = std::fs::remove_dir(dir);
             }
         }
     }
-    crate::output::stderr(&format!(
-        "gljob: interrupted by {}; cleaned up\n",
-        name(signal)
-    ));
+    let what = if kept {
+        "; the commit was cut short: the next gljob fetch into that destination puts it back as it was"
+    } else {
+        "; cleaned up"
+    };
+    crate::output::stderr(&format!("gljob: interrupted by {}{what}\n", name(signal)));
     std::process::exit(Kind::Interrupted(signal).code().into())
 }
 
@@ -83,14 +115,28 @@ fn name(signal: i32) -> &'static str {
 /// calling it again for the same root replaces the entry.
 pub fn remove_on_signal(root: &Path, created: &[PathBuf]) {
     if let Ok(mut list) = CLEANUP.lock() {
-        list.retain(|(r, _)| r != root);
-        list.push((root.to_path_buf(), created.to_vec()));
+        list.retain(|c| c.root != root);
+        list.push(Cleanup {
+            root: root.to_path_buf(),
+            created: created.to_vec(),
+            committing: false,
+        });
+    }
+}
+
+/// Marks `root` as holding a commit in progress (nothing in it may be removed by a forced
+/// exit), or no longer.
+pub fn set_committing(root: &Path, committing: bool) {
+    if let Ok(mut list) = CLEANUP.lock() {
+        for c in list.iter_mut().filter(|c| c.root == root) {
+            c.committing = committing;
+        }
     }
 }
 
 /// Forgets `root`: it is gone or kept.
 pub fn forget(root: &Path) {
     if let Ok(mut list) = CLEANUP.lock() {
-        list.retain(|(r, _)| r != root);
+        list.retain(|c| c.root != root);
     }
 }

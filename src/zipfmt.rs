@@ -229,6 +229,7 @@ pub struct Entries<'a, S: Source + ?Sized> {
     reader: BufReader<Region<'a, S>>,
     left: u64,
     index: u64,
+    crc: crc32fast::Hasher,
 }
 
 pub fn entries<S: Source + ?Sized>(source: &S, dir: Directory) -> Entries<'_, S> {
@@ -236,6 +237,15 @@ pub fn entries<S: Source + ?Sized>(source: &S, dir: Directory) -> Entries<'_, S>
         reader: BufReader::with_capacity(64 * 1024, Region::new(source, dir.start, dir.size)),
         left: dir.entries,
         index: 0,
+        crc: crc32fast::Hasher::new(),
+    }
+}
+
+impl<S: Source + ?Sized> Entries<'_, S> {
+    /// The CRC of the directory bytes parsed so far: after a full pass, two passes that
+    /// agree on it read the same entries (the plan and each unpacking worker).
+    pub fn crc(&self) -> u32 {
+        self.crc.clone().finalize()
     }
 }
 
@@ -286,6 +296,8 @@ impl<S: Source + ?Sized> Entries<'_, S> {
         self.reader
             .read_exact(&mut var)
             .map_err(|_| format!("its central directory ends inside entry {at}"))?;
+        self.crc.update(&h);
+        self.crc.update(&var);
         let name = var[..name_len].to_vec();
         let extra = &var[name_len..name_len + extra_len];
         let made_on_unix = matches!(h[5], 3 | 19);

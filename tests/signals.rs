@@ -86,10 +86,11 @@ fn a_stale_staging_directory_of_a_killed_run_is_removed() {
     let server = server();
     publish_build(&server, sample());
     let mut g = gljob(&server);
-    // What a SIGKILLed run leaves: a staging directory whose process is gone.
+    // What a SIGKILLed run leaves: a staging directory with gljob's marker, unlocked.
     let stale = g.dir().join(".gljob-staging-999999999-1");
     std::fs::create_dir_all(stale.join("tree/dist")).unwrap();
     std::fs::write(stale.join("artifacts.zip"), "partial").unwrap();
+    std::fs::write(stale.join("gljob-staging"), gljob::staging::MARKER_TEXT).unwrap();
     g.args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
         .success();

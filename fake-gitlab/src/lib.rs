@@ -197,6 +197,16 @@ pub enum FaultKind {
     ExpireSignatures,
     /// Answer with this status and a reverse proxy's `text/html` error page.
     Html(u16),
+    /// Answer with exactly this status, these headers and these bytes (a cache or a proxy
+    /// that lies: a `206` whose `Content-Range` is not the range asked for, another archive).
+    Respond {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Serve the request as usual but without `ETag` and `Last-Modified` (a proxy that
+    /// strips validators).
+    StripValidators,
 }
 
 impl Fault {

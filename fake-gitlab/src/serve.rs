@@ -278,6 +278,26 @@ fn serve_requests(shared: &Shared, origin: Origin, reader: &mut BufReader<Stream
                 r
             }
             Some(FaultKind::Html(code)) => html_error(code),
+            Some(FaultKind::Respond {
+                code,
+                headers,
+                body,
+            }) => {
+                let mut r = Response::new(code).body(body);
+                r.headers = headers;
+                r
+            }
+            Some(FaultKind::StripValidators) => {
+                let mut r = match origin {
+                    Origin::Api => routes::handle(shared, &req),
+                    Origin::Storage => storage::handle(shared, &req),
+                };
+                r.headers.retain(|(name, _)| {
+                    !name.eq_ignore_ascii_case("etag")
+                        && !name.eq_ignore_ascii_case("last-modified")
+                });
+                r
+            }
             other => {
                 match other {
                     Some(FaultKind::ResetAfter(n)) => shape = Shape::ResetAfter(n),

@@ -4,22 +4,25 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::json;
 
 use crate::api::Api;
-use crate::archive::{self, Limits};
+use crate::archive::{self, Limits, Plan};
 use crate::cli::{FetchArgs, usage};
+use crate::commit;
 use crate::config::Config;
 use crate::download::{self, Remote};
-use crate::error::{Failure, Kind, fail};
-use crate::extract::{self, Staging, fs_failure};
+use crate::error::{Failure, Kind, fail, fs_failure};
+use crate::extract::{self, Target, Unpacked};
 use crate::glob::Globs;
 use crate::output::{self, bytes, clean};
 use crate::progress::Progress;
 use crate::signals;
+use crate::staging::{Staging, TREE};
 use crate::transport::{HttpError, TOKEN_HINT};
 use crate::zipfmt::Type;
 
@@ -180,6 +183,9 @@ fn limits(args: &FetchArgs) -> Result<Limits, Failure> {
     if let Some(n) = args.max_ratio {
         limits.max_ratio = n;
     }
+    if let Some(n) = args.max_depth {
+        limits.max_depth = n;
+    }
     Ok(limits)
 }
 
@@ -196,6 +202,9 @@ fn parse_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
+/// The temporary archive's name in the staging directory.
+const ARCHIVE: &str = "artifacts.zip";
+
 /// The whole fetch: download into staging, plan, unpack, verify, commit.
 fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -> Result<()> {
     let dest = PathBuf::from(args.dest.as_deref().unwrap_or("."));
@@ -203,44 +212,40 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
     let keep = |p: &str| globs.keep(p);
     let mut progress = Progress::new(args.quiet);
     let mut staging = Staging::new(&dest)?;
-    let archive_path = staging.root.join("artifacts.zip");
     let url = api.url(&selection.archive_path());
-    let remote = Remote::open(&api.transport, &url, &archive_path, &mut progress)
-        .map_err(|e| explain(e, selection))?;
-    let plan = archive::plan(&remote, limits, &keep)?;
-    if !globs.is_empty() && plan.files == 0 {
-        return Err(no_match(&args.path, &plan.examples).into());
-    }
-    let workers = if plan.dir.entries < 64 { 1 } else { WORKERS };
-    let tree = staging.tree();
-    let written = if globs.is_empty() {
-        // Download the rest while unpacking what has arrived.
-        std::thread::scope(|scope| {
-            remote.will_fill();
-            let filler = scope.spawn(|| remote.fill(0, plan.dir.start, &mut progress));
-            let unpacked = extract::unpack(&remote, &plan, &keep, &tree, &dest, workers);
-            if unpacked.is_err() {
-                remote.cancel();
-            }
-            let filled = filler
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the download thread panicked")));
-            match (filled, unpacked) {
-                // The download's own failure explains more than the readers' it starved.
-                (Err(e), _) if !download::is_cancelled(&e) => Err(e),
-                (_, unpacked) => unpacked,
-            }
-        })
-    } else {
-        let ranges = archive::ranges(&remote, &plan, &keep)?;
-        remote.fetch_ranges(&ranges, &mut progress)?;
-        extract::unpack(&remote, &plan, &keep, &tree, &dest, workers)
-    }
+    let (written, download_bytes) = with_restarts(api, || {
+        staging.remove(ARCHIVE)?;
+        staging.remove(TREE)?;
+        let file = staging.create_file(ARCHIVE)?;
+        let remote = Remote::open(
+            &api.transport,
+            &url,
+            file,
+            &staging.root_path.join(ARCHIVE),
+            &mut progress,
+        )?;
+        let plan = archive::plan(&remote, limits, &keep)?;
+        if !globs.is_empty() && plan.files == 0 {
+            return Err(no_match(&args.path, &plan.examples).into());
+        }
+        let tree_path = staging.tree_path();
+        let target = Target {
+            root: &staging.root,
+            tree_path: &tree_path,
+            dest: &staging.dest,
+        };
+        let written = if globs.is_empty() {
+            unpack_while_downloading(&remote, &plan, &keep, &target, &mut progress)?
+        } else {
+            let ranges = archive::ranges(&remote, &plan, &keep)?;
+            remote.fetch_ranges(&ranges, &mut progress)?;
+            extract::unpack(&remote, &plan, &keep, &target, workers(&plan))?
+        };
+        Ok((written, remote.received()))
+    })
     .map_err(|e| explain(e, selection))?;
     progress.clear();
-    let download_bytes = remote.received();
-    drop(remote);
-    extract::commit(&mut staging, &dest)?;
+    commit::commit(&mut staging)?;
     drop(staging);
 
     let seconds = progress.elapsed().as_secs_f64();
@@ -272,6 +277,58 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
 /// cores cut it nearly in half; more did not help (measured for issue 6).
 const WORKERS: usize = 2;
 
+fn workers(plan: &Plan) -> usize {
+    if plan.dir.entries < 64 { 1 } else { WORKERS }
+}
+
+/// Downloads the rest of the archive on one thread while the workers unpack what has
+/// arrived.
+fn unpack_while_downloading(
+    remote: &Remote,
+    plan: &Plan,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    target: &Target,
+    progress: &mut Progress,
+) -> Result<Unpacked> {
+    std::thread::scope(|scope| {
+        remote.will_fill();
+        let filler = scope.spawn(|| remote.fill(0, plan.dir.start, progress));
+        let unpacked = extract::unpack(remote, plan, keep, target, workers(plan));
+        if unpacked.is_err() {
+            remote.cancel();
+        }
+        let filled = filler
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the download thread panicked")));
+        match (filled, unpacked) {
+            // The download's own failure explains more than the readers' it starved.
+            (Err(e), _) if !download::is_cancelled(&e) => Err(e),
+            (_, unpacked) => unpacked,
+        }
+    })
+}
+
+/// Runs a download attempt, starting over (a fresh download, a fresh plan) when the server
+/// answered a resumed request with a whole archive, at most `GLJOB_RETRIES` times.
+fn with_restarts<T>(api: &Api, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut restarts = 0;
+    loop {
+        match attempt() {
+            Err(e) if download::is_restart(&e) => {
+                if restarts >= api.transport.retries() {
+                    return Err(fail(Kind::Network, format!("{e}, {} times in a row", restarts + 1))
+                        .hint("the server or a proxy ignores Range requests and the connection keeps breaking; retry the job, or raise GLJOB_RETRIES")
+                        .into());
+                }
+                restarts += 1;
+                api.transport
+                    .warn(format_args!("{e}; starting over with a fresh plan"));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `--path` matched nothing: name the globs and a few entries that exist.
 fn no_match(globs: &[String], examples: &[String]) -> Failure {
     fail(Kind::NotFound, format!("--path {} matched no entry of the archive", globs.join(" --path ")))
@@ -284,15 +341,26 @@ fn no_match(globs: &[String], examples: &[String]) -> Failure {
 /// archive is checked like any other, so a hostile one is refused here too.
 fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bool) -> Result<()> {
     let temp = TempDir::new()?;
-    let path = temp.0.join("artifacts.zip");
+    let path = temp.0.join(ARCHIVE);
     let url = api.url(&selection.archive_path());
     let mut progress = Progress::new(quiet);
-    let archive = Remote::open(&api.transport, &url, &path, &mut progress)
-        .map_err(|e| explain(e, selection))?;
-    let plan = archive::plan(&archive, limits, &|_: &str| true)?;
-    // Only symlinks need their data (the target) to be listed.
-    let links = archive::ranges(&archive, &plan, &|p: &str| plan.links.contains(p))?;
-    archive.fetch_ranges(&links, &mut progress)?;
+    let (archive, plan) = with_restarts(api, || {
+        let _ = fs::remove_file(&path);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| fs_failure("cannot create the temporary archive", &path, e))?;
+        let archive = Remote::open(&api.transport, &url, file, &path, &mut progress)?;
+        let plan = archive::plan(&archive, limits, &|_: &str| true)?;
+        // Only symlinks need their data (the target) to be listed.
+        let links = archive::ranges(&archive, &plan, &|p: &str| plan.is_link(p))?;
+        archive.fetch_ranges(&links, &mut progress)?;
+        Ok((archive, plan))
+    })
+    .map_err(|e| explain(e, selection))?;
     progress.clear();
     let mut out = std::io::BufWriter::new(Vec::new());
     if json {
@@ -306,7 +374,7 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
         };
         let mode = archive::mode(&c);
         let target = match kind {
-            Type::Symlink => Some(archive::link_target(&archive, &c, &path, &plan, None)?),
+            Type::Symlink => Some(archive::link_target(&archive, &c, &path, &plan)?),
             _ => None,
         };
         if json {
@@ -450,10 +518,14 @@ impl TempDir {
                 .unwrap_or(0)
         ));
         signals::remove_on_signal(&path, &[]);
-        fs::create_dir(&path).map_err(|e| {
-            fs_failure("cannot create a temporary directory", &path, e)
-                .hint("set TMPDIR to a writable directory")
-        })?;
+        // Private: entries the archive marks 0600 wait here.
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| {
+                fs_failure("cannot create a temporary directory", &path, e)
+                    .hint("set TMPDIR to a writable directory")
+            })?;
         Ok(TempDir(path))
     }
 }
