@@ -102,9 +102,7 @@ impl Glob {
                 if live[i] {
                     match part {
                         Part::AnySegments => next[i] = true,
-                        Part::Name(p) => {
-                            next[i + 1] |= segment(p.as_bytes(), name.as_bytes(), steps)
-                        }
+                        Part::Name(p) => next[i + 1] |= segment(p, name, steps),
                     }
                 }
             }
@@ -140,12 +138,21 @@ impl Glob {
 /// `*` and `?` within one segment, with backtracking over the last `*`: a later `*` can
 /// always absorb what an earlier one would, so O(glob × name) at worst. `steps` grows by
 /// one per turn of the loop.
-fn segment(glob: &[u8], name: &[u8], steps: &mut u64) -> bool {
+///
+/// `?` is one character, not one byte: `r?sum?.pdf` is meant to match `résumé.pdf`, as in
+/// a shell. Literal bytes can be compared as bytes (both sides are UTF-8, so a character
+/// equals only itself), but `?` and the `*` backtracking move by whole characters so that
+/// `n` never lands inside one.
+fn segment(glob: &str, name: &str, steps: &mut u64) -> bool {
+    let (glob, name) = (glob.as_bytes(), name.as_bytes());
     let (mut g, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {
         *steps += 1;
-        if g < glob.len() && (glob[g] == b'?' || glob[g] == name[n]) {
+        if g < glob.len() && glob[g] == b'?' {
+            g += 1;
+            n += char_len(name[n]);
+        } else if g < glob.len() && glob[g] == name[n] {
             g += 1;
             n += 1;
         } else if g < glob.len() && glob[g] == b'*' {
@@ -153,13 +160,19 @@ fn segment(glob: &[u8], name: &[u8], steps: &mut u64) -> bool {
             g += 1;
         } else if let Some((sg, sn)) = star {
             g = sg + 1;
-            n = sn + 1;
-            star = Some((sg, sn + 1));
+            n = sn + char_len(name[sn]);
+            star = Some((sg, n));
         } else {
             return false;
         }
     }
     glob[g..].iter().all(|&c| c == b'*')
+}
+
+/// The length of the UTF-8 character that starts with byte `lead`: its leading one bits,
+/// or 1 for ASCII.
+fn char_len(lead: u8) -> usize {
+    (lead.leading_ones() as usize).max(1)
 }
 
 #[cfg(test)]
@@ -255,6 +268,67 @@ mod tests {
         assert!(!keep.keep("nothingness/at/all"), "parents end at a `/`");
     }
 
+    #[test]
+    fn a_question_mark_is_one_character_whatever_its_length_in_utf_8() {
+        assert!(matches("?.txt", "ü.txt"));
+        assert!(
+            !matches("??.txt", "ü.txt"),
+            "ü is two bytes but one character"
+        );
+        assert!(matches("?", "日"));
+        assert!(matches("?", "😀"));
+        assert!(!matches("?", "日本"));
+        assert!(matches("r?sum?.pdf", "résumé.pdf"));
+        assert!(matches("*?", "日"));
+        assert!(!matches("*??", "日"));
+        assert!(matches("*é?", "ééé"));
+        assert!(matches("日*語", "日本語"));
+        assert!(!matches("日*語", "日本"));
+        assert!(globs(&["r?sum?/*"]).keep("résumé/cv/2024.pdf"));
+    }
+
+    /// What `*` and `?` mean, by their definition: tries every split, so only for short names.
+    fn reference_segment(glob: &[char], name: &[char]) -> bool {
+        match glob.split_first() {
+            None => name.is_empty(),
+            Some(('*', rest)) => (0..=name.len()).any(|k| reference_segment(rest, &name[k..])),
+            Some(('?', rest)) => !name.is_empty() && reference_segment(rest, &name[1..]),
+            Some((c, rest)) => name.first() == Some(c) && reference_segment(rest, &name[1..]),
+        }
+    }
+
+    /// The single-`*` backtracking over bytes agrees with the definition over characters,
+    /// multibyte ones included.
+    #[test]
+    fn segment_matching_agrees_with_its_definition() {
+        let glob = proptest::collection::vec(
+            proptest::sample::select(&['a', 'b', 'é', '日', '😀', '*', '?'][..]),
+            0..7,
+        );
+        let name = proptest::collection::vec(
+            proptest::sample::select(&['a', 'b', 'é', '日', '😀'][..]),
+            0..7,
+        );
+        let config = Config {
+            cases: 4000,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&(glob, name), |(glob, name)| {
+                let (g, n): (String, String) = (glob.iter().collect(), name.iter().collect());
+                prop_assert_eq!(
+                    segment(&g, &n, &mut 0),
+                    reference_segment(&glob, &name),
+                    "{:?} against {:?}",
+                    g,
+                    n
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
     /// The worst case of the recursive matcher (issue 11): many `**` that each could start at
     /// almost any segment of a deep name, and no match, so every split has to be tried. The
     /// automaton's work must stay within a small constant of segments × glob segments: it
@@ -288,7 +362,7 @@ mod tests {
         let path: Vec<&str> = path.split('/').collect();
         if !glob.contains('/') {
             let name = path.last().unwrap();
-            return segment(glob.as_bytes(), name.as_bytes(), &mut 0);
+            return segment(glob, name, &mut 0);
         }
         reference_segments(&glob.split('/').collect::<Vec<_>>(), &path)
     }
@@ -301,7 +375,7 @@ mod tests {
             }
             Some((first, rest)) => {
                 !path.is_empty()
-                    && segment(first.as_bytes(), path[0].as_bytes(), &mut 0)
+                    && segment(first, path[0], &mut 0)
                     && reference_segments(rest, &path[1..])
             }
         }
