@@ -149,15 +149,17 @@ fn segment(glob: &str, name: &str, steps: &mut u64) -> bool {
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {
         *steps += 1;
-        if g < glob.len() && glob[g] == b'?' {
+        if g < glob.len() && glob[g] == b'*' {
+            // Before the literal test: a `*` in the glob is a wildcard even where the name
+            // has a `*`.
+            star = Some((g, n));
+            g += 1;
+        } else if g < glob.len() && glob[g] == b'?' {
             g += 1;
             n += char_len(name[n]);
         } else if g < glob.len() && glob[g] == name[n] {
             g += 1;
             n += 1;
-        } else if g < glob.len() && glob[g] == b'*' {
-            star = Some((g, n));
-            g += 1;
         } else if let Some((sg, sn)) = star {
             g = sg + 1;
             n = sn + char_len(name[sn]);
@@ -287,6 +289,16 @@ mod tests {
         assert!(globs(&["r?sum?/*"]).keep("résumé/cv/2024.pdf"));
     }
 
+    #[test]
+    fn wildcards_in_the_glob_stay_wildcards_against_the_same_characters_in_names() {
+        assert!(matches("*", "*a"));
+        assert!(matches("*a", "*ba"));
+        assert!(matches("dist/*", "dist/*.js"));
+        assert!(matches("?", "*"));
+        assert!(matches("??", "?a"));
+        assert!(!matches("a*", "*a"));
+    }
+
     /// What `*` and `?` mean, by their definition: tries every split, so only for short names.
     fn reference_segment(glob: &[char], name: &[char]) -> bool {
         match glob.split_first() {
@@ -306,7 +318,7 @@ mod tests {
             0..7,
         );
         let name = proptest::collection::vec(
-            proptest::sample::select(&['a', 'b', 'é', '日', '😀'][..]),
+            proptest::sample::select(&['a', 'b', 'é', '日', '😀', '*', '?'][..]),
             0..7,
         );
         let config = Config {
