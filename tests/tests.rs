@@ -9,6 +9,7 @@ mod extract_safety;
 mod faults;
 mod fetch;
 mod fetch_errors;
+mod globs;
 mod images;
 mod job;
 mod large;
