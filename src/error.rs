@@ -152,32 +152,32 @@ pub fn report(err: &anyhow::Error) {
             out.push_str(&format!(
                 "gljob: {}: {}\n",
                 error_label(),
-                crate::output::clean(&title)
+                crate::term::clean(&title)
             ));
             for detail in &failure.details {
-                out.push_str(&format!("  {}\n", crate::output::clean(detail)));
+                out.push_str(&format!("  {}\n", crate::term::clean(detail)));
             }
             for hint in &failure.hints {
-                out.push_str(&format!("  hint: {}\n", crate::output::clean(hint)));
+                out.push_str(&format!("  hint: {}\n", crate::term::clean(hint)));
             }
         }
         None => {
             out.push_str(&format!(
                 "gljob: {}: {}\n",
                 error_label(),
-                crate::output::clean(&format!("{err:#}"))
+                crate::term::clean(&format!("{err:#}"))
             ));
             if kind_of(err) == Kind::Internal {
                 out.push_str("  hint: this looks like a bug in gljob; please report it with GLJOB_LOG=debug output\n");
             }
         }
     }
-    crate::output::stderr(&out);
+    crate::term::stderr(&out);
 }
 
 /// "error", in bold red on a terminal unless `NO_COLOR` is set.
 fn error_label() -> &'static str {
-    if crate::output::color() {
+    if crate::term::color() {
         "\x1b[1;31merror\x1b[0m"
     } else {
         "error"

@@ -17,6 +17,7 @@ pub mod glob;
 pub mod output;
 pub mod progress;
 pub mod signals;
+pub mod term;
 pub mod time;
 pub mod transport;
 pub mod zipfmt;

@@ -1,50 +1,15 @@
 //! What gljob prints: `--field` values, `--json` bodies, human summaries, and the rules that
 //! keep them safe to show.
 //!
-//! Data goes to stdout, everything else to stderr. Strings that come from a server are
-//! passed through [`clean`] before they reach a terminal, so a hostile job name cannot move
+//! Data goes to stdout, everything else to stderr, both through [`crate::term`]. Strings that
+//! come from a server are passed through [`clean`] before they reach a terminal, so a hostile job name cannot move
 //! the cursor or rewrite the log. `--json` bodies are the one exception: they are data for
 //! scripts and are written byte for byte.
-
-use std::io::Write;
 
 use serde_json::Value;
 
 use crate::error::{Failure, Kind, fail};
-
-/// Replaces control characters (escape sequences, carriage returns) with `?`, keeping
-/// newlines and tabs.
-pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Writes to stdout. A closed pipe (`gljob job --json | head -c1`) is not an error.
-pub fn stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
-/// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset (no-color.org).
-pub fn color() -> bool {
-    use std::io::IsTerminal;
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
-
-/// Writes to stderr, ignoring failures: there is nowhere else to report them.
-pub fn stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
+use crate::term::clean;
 
 /// Resolves every `--field` path first, then renders them one per line, so a missing path
 /// prints nothing and fails with exit 6.
@@ -150,11 +115,6 @@ mod tests {
         assert!(err.title.contains("pipeline.nope"));
         assert!(lookup(&body, "pipeline.id.x").is_none());
         assert!(lookup(&json!([1]), "5").is_none());
-    }
-
-    #[test]
-    fn clean_removes_escapes() {
-        assert_eq!(clean("a\u{1b}[2Jb\rc\nd"), "a?[2Jb?c\nd");
     }
 
     #[test]

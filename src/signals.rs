@@ -52,7 +52,7 @@ fn force_exit(signal: i32) -> ! {
             }
         }
     }
-    crate::output::stderr(&format!(
+    crate::term::stderr(&format!(
         "gljob: interrupted by {}; cleaned up\n",
         name(signal)
     ));

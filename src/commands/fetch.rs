@@ -17,9 +17,10 @@ use crate::download::{self, Remote};
 use crate::error::{Failure, Kind, fail};
 use crate::extract::{self, Staging, fs_failure};
 use crate::glob::Globs;
-use crate::output::{self, bytes, clean};
+use crate::output::bytes;
 use crate::progress::Progress;
 use crate::signals;
+use crate::term::{self, clean};
 use crate::transport::{HttpError, TOKEN_HINT};
 use crate::zipfmt::Type;
 
@@ -254,10 +255,10 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
             "pipeline_id": null, "files": written.files, "bytes": written.bytes, "download_bytes": download_bytes,
             "seconds": (seconds * 1000.0).round() / 1000.0, "destination": dest.display().to_string(),
         });
-        output::stdout(format!("{summary}\n").as_bytes())?;
+        term::stdout(format!("{summary}\n").as_bytes())?;
     }
     if !args.quiet {
-        output::stderr(&format!(
+        term::stderr(&format!(
             "gljob: fetched {} files ({}) from {} into {} in {seconds:.1} s\n",
             written.files,
             bytes(written.bytes),
@@ -338,7 +339,7 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
     if json {
         out.write_all(b"]\n")?;
     }
-    output::stdout(&out.into_inner()?)?;
+    term::stdout(&out.into_inner()?)?;
     Ok(())
 }
 

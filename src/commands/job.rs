@@ -6,7 +6,8 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::cli::JobArgs;
 use crate::config::Config;
-use crate::output::{bytes, clean, show, table};
+use crate::output::{bytes, show, table};
+use crate::term::clean;
 
 pub fn run(config: &Config, args: JobArgs) -> Result<()> {
     let body = Api::new(config)?.job()?;
