@@ -148,7 +148,7 @@ pub fn plan<S: Source + ?Sized>(
             continue;
         };
         if plan.examples.len() < 8 {
-            plan.examples.push(crate::term::clean(&path));
+            plan.examples.push(crate::term::escape(&path));
         }
         if !seen.insert(hasher.hash_one(&path)) {
             return Err(refuse(format!(

@@ -320,7 +320,7 @@ impl Transport {
         if self.debug {
             term::stderr(&format!(
                 "gljob: debug: {}\n",
-                term::clean(&args.to_string())
+                term::escape(&args.to_string())
             ));
         }
     }
@@ -330,7 +330,7 @@ impl Transport {
         if !self.quiet || self.debug {
             term::stderr(&format!(
                 "gljob: warning: {}\n",
-                term::clean(&args.to_string())
+                term::escape(&args.to_string())
             ));
         }
     }

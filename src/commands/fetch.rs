@@ -20,7 +20,7 @@ use crate::glob::Globs;
 use crate::output::bytes;
 use crate::progress::Progress;
 use crate::signals;
-use crate::term::{self, clean};
+use crate::term::{self, escape};
 use crate::transport::{HttpError, TOKEN_HINT};
 use crate::zipfmt::Type;
 
@@ -262,8 +262,8 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
             "gljob: fetched {} files ({}) from {} into {} in {seconds:.1} s\n",
             written.files,
             bytes(written.bytes),
-            clean(&selection.describe()),
-            clean(&dest.display().to_string()),
+            escape(&selection.describe()),
+            escape(&dest.display().to_string()),
         ));
     }
     Ok(())
@@ -324,14 +324,14 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
                 Type::Dir => ('d', "/".to_string()),
                 Type::Symlink => (
                     'l',
-                    format!(" -> {}", clean(target.as_deref().unwrap_or("?"))),
+                    format!(" -> {}", escape(target.as_deref().unwrap_or("?"))),
                 ),
             };
             writeln!(
                 out,
                 "{mark}{mode:o} {:>12} {}{suffix}",
                 c.size,
-                clean(&path)
+                escape(&path)
             )?;
         }
         first = false;
