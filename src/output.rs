@@ -6,7 +6,7 @@
 //! `--field` values are escaped the same way: they are read one per line by scripts
 //! (`X=$(gljob job --field name)`), and a raw newline would forge the next value. `--json`
 //! bodies are written as received, but for what [`crate::term::stdout`] does to every
-//! output (C1 and bidi as `\uXXXX`).
+//! output (C1 and bidi as `\uXXXX`, the token redacted).
 
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The terminal: the two streams gljob writes, and the rules that keep text it did not write
 //! (job fields, GitLab's messages, archive entry names) from forging its output.
 //!
-//! Two rules, each in one place:
+//! Three rules, each in one place:
 //! - [`escape`] shows every control character visibly (`\n`, `\u{1b}`, `\u{202e}`), so
 //!   server or archive text put into a line of gljob's cannot end that line, add a row,
 //!   move the cursor, clear the screen or flip the text after it. It is applied to each
@@ -10,11 +10,21 @@
 //! - [`json`] writes the characters a terminal acts on but JSON leaves raw (DEL, C1, bidi
 //!   controls) as `\uXXXX`. [`stdout`] applies it to everything, so every `--json` output is
 //!   covered without each command remembering to.
+//! - [`add_secret`] registers the job token; [`stdout`] and [`stderr`] print any occurrence
+//!   of it as `[REDACTED]`, whoever composed the text (a server echoing the token in an
+//!   error message included).
 //!
 //! This module depends on nothing else in gljob, so `error` and `output` can both use it.
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::sync::RwLock;
+
+/// What a registered secret is printed as.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Secrets to redact from everything printed; set once at startup from the configuration.
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Whether `c` must not reach a terminal raw: C0 (tab and newline included), DEL, C1, the
 /// bidi controls (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, the marks
@@ -81,18 +91,55 @@ pub fn json(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Registers a secret (the job token) that must never be printed. Called once where the
+/// configuration is read, before anything can print; empty strings are ignored.
+pub fn add_secret(secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if !secrets.iter().any(|s| s == secret) {
+        secrets.push(secret.to_string());
+    }
+}
+
+/// `bytes` with every registered secret replaced by [`REDACTED`]. Bytes, not text, so that
+/// nothing printed escapes it for being invalid UTF-8. `[REDACTED]` holds no character JSON
+/// treats specially, so a redacted JSON string stays valid JSON.
+pub fn redact(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    let mut out = Cow::Borrowed(bytes);
+    for secret in secrets.iter().map(String::as_bytes) {
+        if !out.windows(secret.len()).any(|w| w == secret) {
+            continue;
+        }
+        let mut replaced = Vec::with_capacity(out.len());
+        let mut rest: &[u8] = &out;
+        while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+            replaced.extend_from_slice(&rest[..at]);
+            replaced.extend_from_slice(REDACTED.as_bytes());
+            rest = &rest[at + secret.len()..];
+        }
+        replaced.extend_from_slice(rest);
+        out = Cow::Owned(replaced);
+    }
+    out
+}
+
 /// Writes data to stdout: `--json` bodies, `--field` values, summaries, listings, help.
-/// Any DEL, C1 or bidi character still raw is written as a JSON escape ([`json`]): by now only JSON can hold one (human text was escaped piece by piece
+/// Secrets are redacted, and any DEL, C1 or bidi character still raw is written as a JSON
+/// escape ([`json`]): by now only JSON can hold one (human text was escaped piece by piece
 /// with [`escape`]), so every `--json` output gets the rule here. A closed pipe
 /// (`gljob job --json | head -c1`) is not an error.
 ///
 /// `fetch --file` does not come here: it writes the artifact's own bytes, unchanged.
 pub fn stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let safe: Cow<'_, [u8]> = match std::str::from_utf8(bytes).map(json) {
+    let escaped: Cow<'_, [u8]> = match std::str::from_utf8(bytes).map(json) {
         Ok(Cow::Owned(text)) => Cow::Owned(text.into_bytes()),
-        // Nothing to escape, or not UTF-8 (gljob prints only UTF-8).
+        // Nothing to escape, or not UTF-8 (gljob prints only UTF-8): redacted all the same.
         Ok(Cow::Borrowed(_)) | Err(_) => Cow::Borrowed(bytes),
     };
+    let safe = redact(&escaped);
     let mut out = std::io::stdout().lock();
     match out.write_all(&safe).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -100,11 +147,12 @@ pub fn stdout(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Writes to stderr (errors, warnings, progress, debug lines), and ignores failures: there is nowhere else to report them. The caller escapes what it did
+/// Writes to stderr (errors, warnings, progress, debug lines), with secrets redacted, and
+/// ignores failures: there is nowhere else to report them. The caller escapes what it did
 /// not write; the text may hold gljob's own control sequences (colour, the progress line's
 /// `\r`), which is why this cannot escape it wholesale.
 pub fn stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let _ = std::io::stderr().lock().write_all(&redact(text.as_bytes()));
 }
 
 /// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset (no-color.org).
@@ -178,5 +226,22 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, value, "the same document");
         assert!(matches!(json("{\"a\": 1}\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn secrets_are_redacted_wherever_they_occur() {
+        add_secret("");
+        add_secret("glcbt-unit-test-secret-1");
+        add_secret("glcbt-unit-test-secret-1");
+        assert_eq!(
+            redact(b"token glcbt-unit-test-secret-1, again glcbt-unit-test-secret-1.").as_ref(),
+            b"token [REDACTED], again [REDACTED]."
+        );
+        assert!(matches!(redact(b"nothing here"), Cow::Borrowed(_)));
+        // Not UTF-8: redacted all the same.
+        assert_eq!(
+            redact(b"\xff glcbt-unit-test-secret-1\xfe").as_ref(),
+            b"\xff [REDACTED]\xfe"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! Nothing a server or an archive controls can forge gljob's output: control characters and
-//! bidi overrides in entry names, job fields and GitLab's messages are shown escaped, and raw
-//! C1 and bidi characters never reach `--json`.
+//! bidi overrides in entry names, job fields and GitLab's messages are shown escaped, raw C1
+//! and bidi characters never reach `--json`, and a message that echoes the token prints
+//! `[REDACTED]` instead.
 
 use fake_gitlab::zips::{Entry, build};
 use fake_gitlab::{Fault, FaultKind};
 
-use crate::util::{Run, gljob, publish_build, server};
+use crate::util::{Run, TOKEN, gljob, publish_build, server};
 
 /// The characters gljob must never print raw when it did not write them: C0 (but for the
 /// newline that ends gljob's own lines), DEL, C1, the bidi controls and the Unicode line
@@ -160,6 +161,45 @@ fn a_server_message_cannot_forge_a_line_in_an_error() {
     let run = gljob(&server).arg("job").run();
     run.code(5);
     assert_one_error_paragraph(&run);
+}
+
+#[test]
+fn a_server_message_that_echoes_the_token_prints_it_redacted() {
+    let server = server();
+    publish_build(&server, hostile_archive());
+    let echo = format!(": JOB-TOKEN {TOKEN} is not allowed");
+    server.inject(Fault::new("/artifacts", forging_message(403, &echo)));
+    // The harness fails any run whose output holds a secret; the message must still show.
+    let run = gljob(&server)
+        .args(&["fetch", "--ref", "main", "--job", "build"])
+        .fails_unchanged(5, &["JOB-TOKEN [REDACTED] is not allowed"]);
+    assert!(!run.stderr.contains(TOKEN));
+
+    // The same in a debug run, and for `gljob job`.
+    server.inject(Fault::new("/job", forging_message(403, &echo)));
+    let run = gljob(&server).env("GLJOB_LOG", "debug").arg("job").run();
+    run.code(5).stderr_has(&["[REDACTED]", "gljob: debug: "]);
+    assert!(!run.stderr.contains(TOKEN));
+}
+
+#[test]
+fn a_token_in_the_job_body_is_redacted_in_every_output() {
+    let server = server();
+    let body = server.world().job_body.replace("rubocop", TOKEN);
+    server.world().job_body = body.clone();
+    gljob(&server)
+        .arg("job")
+        .run()
+        .success()
+        .stdout_has(&["8 [REDACTED]"]);
+    let run = gljob(&server).args(&["job", "--field", "name"]).run();
+    assert_eq!(run.success().stdout(), "[REDACTED]\n");
+    let run = gljob(&server).args(&["job", "--json"]).run();
+    assert_eq!(
+        run.success().stdout(),
+        body.replace(TOKEN, "[REDACTED]"),
+        "otherwise byte for byte"
+    );
 }
 
 /// A job name that tries to add a summary row, flip the text after it, and clear the screen.
