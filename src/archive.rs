@@ -172,14 +172,14 @@ pub fn plan<S: Source + ?Sized>(
             continue;
         };
         if plan.examples.len() < 8 {
-            plan.examples.push(crate::output::clean(&path));
+            plan.examples.push(crate::term::escape(&path));
         }
         let depth = path.split('/').count() as u64;
         if depth > limits.max_depth {
             return Err(limit_failure(
                 format!(
                     "entry {:?}… is {depth} directories deep, more than the limit of {}",
-                    crate::output::clean(&path.chars().take(60).collect::<String>()),
+                    crate::term::escape(&path.chars().take(60).collect::<String>()),
                     limits.max_depth
                 ),
                 "--max-depth",

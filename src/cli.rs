@@ -157,7 +157,14 @@ pub fn parse(args: &[String]) -> Result<Parsed, Failure> {
         Ok(cli) => Ok(Parsed::Run(cli)),
         Err(exit) if exit.status.is_ok() => Ok(Parsed::Help(exit.output)),
         Err(exit) => {
-            let mut failure = usage(exit.output.trim_end());
+            // argh's message may span lines (a list of missing options). A failure is one
+            // line per part (error::report escapes a newline inside one), so its first line
+            // is the title and the others are details.
+            let mut lines = exit.output.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut failure = usage(lines.next().unwrap_or("bad arguments"));
+            for line in lines {
+                failure = failure.detail(line);
+            }
             if let Some(line) = usage_line(&args) {
                 failure = failure.detail(line);
             }

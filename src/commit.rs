@@ -387,9 +387,9 @@ pub fn recover(dest: &Dir, dest_path: &Path, root: &Dir, root_path: &Path) -> Re
     }
     match undo_all(dest, dest_path, root, root_path) {
         Ok(()) => {
-            crate::output::stderr(&format!(
+            crate::term::stderr(&format!(
                 "gljob: warning: an earlier fetch into {} was interrupted during its commit; its changes were undone\n",
-                crate::output::clean(&dest_path.display().to_string())
+                crate::term::escape(&dest_path.display().to_string())
             ));
             Ok(true)
         }

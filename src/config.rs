@@ -12,7 +12,9 @@ use std::time::Duration;
 use crate::error::{Failure, Kind, fail};
 
 /// The job token. It has no `Display`, and its `Debug` is redacted, so it cannot end up in an
-/// error message or a debug log by accident. Only the transport reads it, to set `JOB-TOKEN`.
+/// error message or a debug log by accident. Only the transport reads it, to set `JOB-TOKEN`,
+/// and [`Config::from_env`] hands it to [`crate::term::add_secret`], so that a copy that
+/// comes back in text gljob did not write (a server message echoing it) is redacted too.
 #[derive(Clone)]
 pub struct Token(String);
 
@@ -57,8 +59,14 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Config {
+    /// Reads the process environment, and registers the token as a secret with the terminal
+    /// before anything can print it: from here on stdout and stderr show it as `[REDACTED]`.
     pub fn from_env() -> Result<Config, Failure> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+        let config = Config::from_lookup(|name| std::env::var(name).ok())?;
+        if let Some(token) = &config.token {
+            crate::term::add_secret(token.expose());
+        }
+        Ok(config)
     }
 
     /// Reads the configuration through `lookup`. Empty values count as unset, as GitLab

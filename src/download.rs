@@ -465,7 +465,7 @@ fn header_text(response: &Response<Body>, name: &str) -> String {
         .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_else(|| "(none)".to_string());
-    crate::output::clean(&value.chars().take(100).collect::<String>())
+    crate::term::escape(&value.chars().take(100).collect::<String>())
 }
 
 /// A background fill stopped by [`Remote::cancel`].

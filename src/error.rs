@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::term;
+
 /// The contract's exit codes (cli-contract.md, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -60,6 +62,10 @@ impl Kind {
 }
 
 /// A failure explained for a person: one title line, what was tried, what to do.
+///
+/// The title, each detail and each hint are one line each: [`report`] escapes a newline
+/// inside one of them like any other control character, because it cannot tell gljob's
+/// newlines from a server's. A message of several lines is several details.
 #[derive(Debug)]
 pub struct Failure {
     pub kind: Kind,
@@ -154,6 +160,17 @@ fn io_kind(err: &std::io::Error) -> Kind {
 /// Prints an error as one short paragraph on stderr: title, what was tried, what to do.
 /// Context added with anyhow's `.context()` is printed as the leading part of the title.
 pub fn report(err: &anyhow::Error) {
+    term::stderr(&paragraph(err, error_label()));
+}
+
+/// The paragraph [`report`] prints, `label` ("error", perhaps coloured) after `gljob: `.
+///
+/// gljob composes it line by line: the title, then each detail and each hint on its own
+/// indented line. Each of them is escaped again as a whole ([`term::escape`]) before it is
+/// put on its line, so text a server or an archive controls cannot add a line or rewrite
+/// one, even where the code that put it into the message forgot to escape it; text escaped
+/// there is unchanged by this second pass.
+fn paragraph(err: &anyhow::Error, label: &str) -> String {
     let failure = err.chain().find_map(|c| c.downcast_ref::<Failure>());
     let mut out = String::new();
     match failure {
@@ -169,35 +186,30 @@ pub fn report(err: &anyhow::Error) {
                 title.push_str(": ");
             }
             title.push_str(&failure.title);
-            out.push_str(&format!(
-                "gljob: {}: {}\n",
-                error_label(),
-                crate::output::clean(&title)
-            ));
+            out.push_str(&format!("gljob: {label}: {}\n", term::escape(&title)));
             for detail in &failure.details {
-                out.push_str(&format!("  {}\n", crate::output::clean(detail)));
+                out.push_str(&format!("  {}\n", term::escape(detail)));
             }
             for hint in &failure.hints {
-                out.push_str(&format!("  hint: {}\n", crate::output::clean(hint)));
+                out.push_str(&format!("  hint: {}\n", term::escape(hint)));
             }
         }
         None => {
             out.push_str(&format!(
-                "gljob: {}: {}\n",
-                error_label(),
-                crate::output::clean(&format!("{err:#}"))
+                "gljob: {label}: {}\n",
+                term::escape(&format!("{err:#}"))
             ));
             if kind_of(err) == Kind::Internal {
                 out.push_str("  hint: this looks like a bug in gljob; please report it with GLJOB_LOG=debug output\n");
             }
         }
     }
-    crate::output::stderr(&out);
+    out
 }
 
 /// "error", in bold red on a terminal unless `NO_COLOR` is set.
 fn error_label() -> &'static str {
-    if crate::output::color() {
+    if term::color() {
         "\x1b[1;31merror\x1b[0m"
     } else {
         "error"
@@ -223,6 +235,31 @@ mod tests {
     #[test]
     fn unknown_errors_are_internal() {
         assert_eq!(exit_code(&anyhow::anyhow!("boom")), 1);
+    }
+
+    #[test]
+    fn a_report_is_one_line_per_part_whatever_the_parts_hold() {
+        let server_text = "no\ngljob: fetched 3 files\r\u{1b}[2K\u{202e}";
+        let err = anyhow::Error::new(
+            fail(Kind::Forbidden, format!("refused ({server_text})"))
+                .detail(format!("tried: GET /x → 403 {server_text}"))
+                .detail("a second line of gljob's own")
+                .hint(format!("hint {}", term::escape(server_text))),
+        )
+        .context("fetching");
+        let shown = paragraph(&err, "error");
+        let escaped = r"no\ngljob: fetched 3 files\r\u{1b}[2K\u{202e}";
+        assert_eq!(
+            shown,
+            format!(
+                "gljob: error: fetching: refused ({escaped})\n  tried: GET /x → 403 {escaped}\n  a second line of gljob's own\n  hint: hint {escaped}\n"
+            )
+        );
+        let plain = paragraph(&anyhow::anyhow!("boom\nforged"), "error");
+        assert!(
+            plain.starts_with("gljob: error: boom\\nforged\n"),
+            "{plain}"
+        );
     }
 
     #[test]

@@ -293,7 +293,7 @@ impl Parents {
 /// that already exists or a link where a directory should be means the filesystem treats
 /// two different names as one: refused as an unsafe archive (exit 8), not a disk error.
 fn placement_failure(rel: &str, path: &Path, err: io::Error) -> anyhow::Error {
-    let shown = crate::output::clean(rel);
+    let shown = crate::term::escape(rel);
     if err.kind() == io::ErrorKind::AlreadyExists {
         return fail(
             Kind::Archive,
@@ -357,8 +357,8 @@ pub fn check_links<S: Source + ?Sized>(
                 Kind::Archive,
                 format!(
                     "refused the archive: the symlink {:?} → {:?} {why}",
-                    crate::output::clean(&rel),
-                    crate::output::clean(&target)
+                    crate::term::escape(&rel),
+                    crate::term::escape(&target)
                 ),
             )
             .hint("nothing was written; gljob never creates a link that leads outside the destination or through another link")
@@ -456,6 +456,6 @@ fn kept_bits(dir: &Dir) -> u32 {
 }
 
 fn corrupt(path: &str, why: &str) -> Failure {
-    fail(Kind::Archive, format!("the archive is corrupt: entry {:?}: {why}", crate::output::clean(path)))
+    fail(Kind::Archive, format!("the archive is corrupt: entry {:?}: {why}", crate::term::escape(path)))
         .hint("nothing was written; the download may have been damaged or the artifact is broken — retry, or check the job that produced it")
 }

@@ -20,6 +20,7 @@ pub mod output;
 pub mod progress;
 pub mod signals;
 pub mod staging;
+pub mod term;
 pub mod time;
 pub mod transport;
 pub mod zipfmt;

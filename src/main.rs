@@ -5,13 +5,13 @@
 
 use std::process::ExitCode;
 
-use gljob::{cli, commands, error, output};
+use gljob::{cli, commands, error, term};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match cli::parse(&args) {
         Ok(cli::Parsed::Help(text)) => {
-            return ExitCode::from(if output::stdout(text.as_bytes()).is_ok() {
+            return ExitCode::from(if term::stdout(text.as_bytes()).is_ok() {
                 0
             } else {
                 1

@@ -1,53 +1,21 @@
-//! What gljob prints: `--field` values, `--json` bodies, human summaries, and the rules that
-//! keep them safe to show.
+//! What gljob prints: `--field` values and the pieces of human summaries.
 //!
-//! Data goes to stdout, everything else to stderr. Strings that come from a server are
-//! passed through [`clean`] before they reach a terminal, so a hostile job name cannot move
-//! the cursor or rewrite the log. `--json` bodies are the one exception: they are data for
-//! scripts and are written byte for byte.
-
-use std::io::Write;
+//! Data goes to stdout, everything else to stderr, both through [`crate::term`]. Every value
+//! taken from a server is passed through [`escape`] here, as a piece, before it is put into
+//! a line, so a hostile job name cannot add a row, move the cursor or flip the text.
+//! `--field` values are escaped the same way: they are read one per line by scripts
+//! (`X=$(gljob job --field name)`), and a raw newline would forge the next value. `--json`
+//! bodies are written as received, but for what [`crate::term::stdout`] does to every
+//! output (C1 and bidi as `\uXXXX`, the token redacted).
 
 use serde_json::Value;
 
 use crate::error::{Failure, Kind, fail};
-
-/// Replaces control characters (escape sequences, carriage returns) with `?`, keeping
-/// newlines and tabs.
-pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Writes to stdout. A closed pipe (`gljob job --json | head -c1`) is not an error.
-pub fn stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
-/// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset (no-color.org).
-pub fn color() -> bool {
-    use std::io::IsTerminal;
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
-
-/// Writes to stderr, ignoring failures: there is nowhere else to report them.
-pub fn stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
+use crate::term::escape;
 
 /// Resolves every `--field` path first, then renders them one per line, so a missing path
-/// prints nothing and fails with exit 6.
+/// prints nothing and fails with exit 6. Strings are escaped ([`escape`]) so that each value
+/// is exactly one line; objects and arrays are compact JSON, whose C0 serde_json escapes.
 pub fn fields(body: &Value, paths: &[String]) -> Result<String, Failure> {
     let mut out = String::new();
     for path in paths {
@@ -57,10 +25,15 @@ pub fn fields(body: &Value, paths: &[String]) -> Result<String, Failure> {
                 _ => String::new(),
             };
             fail(Kind::NotFound, format!("--field {path}: no such field in the response"))
-                .detail(format!("top-level fields: {keys}"))
+                .detail(format!("top-level fields: {}", escape(&keys)))
                 .hint("paths use dots for objects and numbers for array items: pipeline.id, user.username, tag_list.0; --json shows the whole body")
         })?;
-        out.push_str(&render(value));
+        match value {
+            Value::String(s) => out.push_str(&escape(s)),
+            // Compact JSON: serde_json escaped C0, and term::stdout escapes C1 and bidi
+            // JSON's way; `escape`'s notation would make it invalid JSON.
+            other => out.push_str(&render(other)),
+        }
         out.push('\n');
     }
     Ok(out)
@@ -84,12 +57,12 @@ fn render(value: &Value) -> String {
     }
 }
 
-/// A value for a human summary: strings raw, `null`/missing as `-`, cleaned for the terminal.
+/// A value for a human summary: strings raw, `null`/missing as `-`, escaped for the terminal.
 pub fn show(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => "-".to_string(),
         Some(Value::String(s)) if s.is_empty() => "-".to_string(),
-        Some(v) => clean(&render(v)),
+        Some(v) => escape(&render(v)),
     }
 }
 
@@ -153,8 +126,19 @@ mod tests {
     }
 
     #[test]
-    fn clean_removes_escapes() {
-        assert_eq!(clean("a\u{1b}[2Jb\rc\nd"), "a?[2Jb?c\nd");
+    fn fields_and_summary_values_are_one_line_each() {
+        let body = json!({"name": "a\nb\u{202e}", "list": ["x\ny\u{85}"], "n": null});
+        let paths: Vec<String> = ["name", "list", "n"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Strings escaped; compact JSON keeps its own escapes (C1 is left to term::stdout).
+        assert_eq!(
+            fields(&body, &paths).unwrap(),
+            "a\\nb\\u{202e}\n[\"x\\ny\u{85}\"]\n\n"
+        );
+        assert_eq!(show(body.get("name")), "a\\nb\\u{202e}");
+        assert_eq!(show(body.get("n")), "-");
     }
 
     #[test]

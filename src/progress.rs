@@ -4,7 +4,8 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use crate::output::{bytes, stderr};
+use crate::output::bytes;
+use crate::term::stderr;
 
 pub struct Progress {
     enabled: bool,

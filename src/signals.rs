@@ -87,7 +87,7 @@ fn force_exit(signal: i32) -> ! {
     } else {
         "; cleaned up"
     };
-    crate::output::stderr(&format!("gljob: interrupted by {}{what}\n", name(signal)));
+    crate::term::stderr(&format!("gljob: interrupted by {}{what}\n", name(signal)));
     std::process::exit(Kind::Interrupted(signal).code().into())
 }
 

@@ -25,7 +25,7 @@ use ureq::{Agent, Body};
 
 use crate::config::{Config, Token};
 use crate::error::{Failure, Kind, fail};
-use crate::output;
+use crate::term;
 
 pub const MAX_REDIRECTS: usize = 5;
 /// The longest gljob waits in total between attempts of one request.
@@ -318,9 +318,9 @@ impl Transport {
 
     fn log(&self, args: fmt::Arguments) {
         if self.debug {
-            output::stderr(&format!(
+            term::stderr(&format!(
                 "gljob: debug: {}\n",
-                output::clean(&args.to_string())
+                term::escape(&args.to_string())
             ));
         }
     }
@@ -328,9 +328,9 @@ impl Transport {
     /// A warning on stderr (retries, resumes), unless `--quiet`.
     pub fn warn(&self, args: fmt::Arguments) {
         if !self.quiet || self.debug {
-            output::stderr(&format!(
+            term::stderr(&format!(
                 "gljob: warning: {}\n",
-                output::clean(&args.to_string())
+                term::escape(&args.to_string())
             ));
         }
     }

@@ -5,6 +5,7 @@ mod util;
 
 mod agents;
 mod cli;
+mod escaping;
 mod extract_safety;
 mod faults;
 mod fetch;

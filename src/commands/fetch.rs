@@ -19,10 +19,11 @@ use crate::download::{self, Remote};
 use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::extract::{self, Target, Unpacked};
 use crate::glob::Globs;
-use crate::output::{self, bytes, clean};
+use crate::output::bytes;
 use crate::progress::Progress;
 use crate::signals;
 use crate::staging::{Staging, TREE};
+use crate::term::{self, escape};
 use crate::transport::{HttpError, TOKEN_HINT};
 use crate::zipfmt::Type;
 
@@ -259,15 +260,15 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
             "pipeline_id": null, "files": written.files, "bytes": written.bytes, "download_bytes": download_bytes,
             "seconds": (seconds * 1000.0).round() / 1000.0, "destination": dest.display().to_string(),
         });
-        output::stdout(format!("{summary}\n").as_bytes())?;
+        term::stdout(format!("{summary}\n").as_bytes())?;
     }
     if !args.quiet {
-        output::stderr(&format!(
+        term::stderr(&format!(
             "gljob: fetched {} files ({}) from {} into {} in {seconds:.1} s\n",
             written.files,
             bytes(written.bytes),
-            clean(&selection.describe()),
-            clean(&dest.display().to_string()),
+            escape(&selection.describe()),
+            escape(&dest.display().to_string()),
         ));
     }
     Ok(())
@@ -391,14 +392,14 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
                 Type::Dir => ('d', "/".to_string()),
                 Type::Symlink => (
                     'l',
-                    format!(" -> {}", clean(target.as_deref().unwrap_or("?"))),
+                    format!(" -> {}", escape(target.as_deref().unwrap_or("?"))),
                 ),
             };
             writeln!(
                 out,
                 "{mark}{mode:o} {:>12} {}{suffix}",
                 c.size,
-                clean(&path)
+                escape(&path)
             )?;
         }
         first = false;
@@ -406,7 +407,7 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
     if json {
         out.write_all(b"]\n")?;
     }
-    output::stdout(&out.into_inner()?)?;
+    term::stdout(&out.into_inner()?)?;
     Ok(())
 }
 

@@ -6,7 +6,8 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::cli::JobArgs;
 use crate::config::Config;
-use crate::output::{bytes, clean, show, table};
+use crate::output::{bytes, show, table};
+use crate::term::escape;
 
 pub fn run(config: &Config, args: JobArgs) -> Result<()> {
     let body = Api::new(config)?.job()?;
@@ -20,7 +21,7 @@ fn summary(job: &Value) -> String {
     let field = |path: &str| show(get(path));
     let mut status = field("status");
     if let Some(reason) = get("failure_reason").and_then(Value::as_str) {
-        status.push_str(&format!(" ({})", clean(reason)));
+        status.push_str(&format!(" ({})", escape(reason)));
     }
     let ref_kind = match get("tag").and_then(Value::as_bool) {
         Some(true) => " (tag)",
@@ -29,7 +30,7 @@ fn summary(job: &Value) -> String {
     };
     let mut pipeline = field("pipeline.id");
     if let Some(source) = get("pipeline.source").and_then(Value::as_str) {
-        pipeline.push_str(&format!(" (source {})", clean(source)));
+        pipeline.push_str(&format!(" (source {})", escape(source)));
     }
     let project = match get("pipeline.project_id") {
         Some(v) if !v.is_null() => show(Some(v)),

@@ -10,10 +10,11 @@ use serde_json::Value;
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::output;
+use crate::term;
 
 pub fn run(cli: Cli) -> Result<()> {
     if cli.version {
-        return Ok(output::stdout(crate::cli::version().as_bytes())?);
+        return Ok(term::stdout(crate::cli::version().as_bytes())?);
     }
     let Some(command) = cli.command else {
         return Err(crate::cli::usage(
@@ -38,7 +39,7 @@ fn print_body(
     summary: fn(&Value) -> String,
 ) -> Result<()> {
     if json {
-        return Ok(output::stdout(body)?);
+        return Ok(term::stdout(body)?);
     }
     // The API layer has already checked that the body is JSON.
     let value: Value = serde_json::from_slice(body)?;
@@ -47,5 +48,5 @@ fn print_body(
     } else {
         output::fields(&value, fields)?
     };
-    Ok(output::stdout(text.as_bytes())?)
+    Ok(term::stdout(text.as_bytes())?)
 }
