@@ -11,6 +11,7 @@ mod faults;
 mod fetch;
 mod fetch_errors;
 mod globs;
+mod hardening;
 mod images;
 mod job;
 mod large;
