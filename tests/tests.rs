@@ -4,6 +4,7 @@
 mod util;
 
 mod agents;
+mod casefold;
 mod cli;
 mod extract_safety;
 mod faults;
