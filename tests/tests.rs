@@ -4,6 +4,7 @@
 mod util;
 
 mod agents;
+mod casefold;
 mod cli;
 mod escaping;
 mod extract_safety;
