@@ -1,6 +1,6 @@
 //! Fuzz target `archive`: arbitrary bytes as an artifact archive, through the same steps as
 //! `gljob fetch` after the download: `archive::plan` (the rules), then, when it accepts,
-//! `extract::Staging::new`, `extract::unpack` and `extract::commit` into a destination that
+//! `staging::Staging::new`, `extract::unpack` and `commit::commit` into a destination that
 //! already holds the user's files (one of them a symlink pointing outside).
 //!
 //! Asserted for every input:
@@ -29,8 +29,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use gljob::archive::{self, Limits, Plan};
+use gljob::commit;
 use gljob::error::exit_code;
-use gljob::extract::{self, Staging};
+use gljob::extract;
+use gljob::staging::Staging;
 use gljob::zipfmt::{self, Type};
 use libfuzzer_sys::fuzz_target;
 
@@ -41,6 +43,7 @@ const LIMITS: Limits = Limits {
     max_bytes: 8 << 20,
     max_entries: 10_000,
     max_ratio: 200,
+    max_depth: 32,
 };
 
 /// One scratch directory per fuzzing process, emptied for each input.
@@ -177,9 +180,14 @@ fn check(data: &[u8]) {
 
 fn extract_into(file: &File, plan: &Plan, dest: &Path) -> anyhow::Result<()> {
     let mut staging = Staging::new(dest)?;
-    let tree = staging.tree();
-    extract::unpack(file, plan, &|_: &str| true, &tree, dest, 1)?;
-    extract::commit(&mut staging, dest)?;
+    let tree_path = staging.tree_path();
+    let target = extract::Target {
+        root: &staging.root,
+        tree_path: &tree_path,
+        dest: &staging.dest,
+    };
+    extract::unpack(file, plan, &|_: &str| true, &target, 1)?;
+    commit::commit(&mut staging)?;
     Ok(())
 }
 
