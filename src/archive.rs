@@ -290,6 +290,21 @@ pub fn plan<S: Source + ?Sized>(
     Ok(plan)
 }
 
+/// After a full pass over the directory (`listing` exhausted): refuses the archive unless
+/// that pass read the very bytes the plan checked, so every rule applied to exactly the
+/// entries that were read.
+pub fn check_same<S: Source + ?Sized>(
+    listing: &zipfmt::Entries<'_, S>,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    if listing.crc() == plan.dir_crc {
+        return Ok(());
+    }
+    Err(refuse(
+        "its central directory changed after it was checked".to_string(),
+    ))
+}
+
 /// The byte ranges (local header to the next entry) of the non-directory entries `keep`
 /// accepts, sorted: what to download for `--path`.
 pub fn ranges<S: Source + ?Sized>(

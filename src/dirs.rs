@@ -201,12 +201,9 @@ impl Dir {
             None => Ok(()),
             Some(Kind::Dir) => {
                 let dir = self.open_dir(name)?;
-                for item in rustix::fs::Dir::read_from(&dir.0)? {
-                    let item = item?;
-                    let child = OsStr::from_bytes(item.file_name().to_bytes());
-                    if child == "." || child == ".." {
-                        continue;
-                    }
+                // Names first, then removals: whether readdir still returns the rest of a
+                // directory that is being emptied is up to the filesystem (FUSE, NFS).
+                for child in dir.names()? {
                     dir.remove_all(child)?;
                 }
                 Ok(rustix::fs::unlinkat(&self.0, name, AtFlags::REMOVEDIR)?)

@@ -234,14 +234,7 @@ fn unpack_share<S: Source + ?Sized>(
         done.files += 1;
         done.bytes += copied;
     }
-    if listing.crc() != plan.dir_crc {
-        return Err(fail(
-            Kind::Archive,
-            "refused the archive: its central directory changed after it was checked",
-        )
-        .hint("nothing was written; retry, and check what else writes into the destination")
-        .into());
-    }
+    archive::check_same(&listing, plan)?;
     Ok(done)
 }
 

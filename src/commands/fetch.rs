@@ -368,7 +368,8 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
         out.write_all(b"[")?;
     }
     let mut first = true;
-    for c in crate::zipfmt::entries(&archive, plan.dir) {
+    let mut listing = crate::zipfmt::entries(&archive, plan.dir);
+    for c in listing.by_ref() {
         let c = c.map_err(|why| fail(Kind::Archive, format!("refused the archive: {why}")))?;
         let Some((path, kind)) = archive::judge(&c)? else {
             continue;
@@ -404,6 +405,7 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
         }
         first = false;
     }
+    archive::check_same(&listing, &plan)?;
     if json {
         out.write_all(b"]\n")?;
     }
