@@ -32,7 +32,12 @@ pub const MAX_REDIRECTS: usize = 5;
 const MAX_TOTAL_WAIT: Duration = Duration::from_secs(120);
 /// The first backoff; it doubles per attempt, with jitter, up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait gljob takes from a server's `Retry-After` or `RateLimit-Reset`: longer
+/// asks are cut to this. It is still more than [`MAX_TOTAL_WAIT`], so a cut ask keeps its
+/// meaning (one more try, then the answer is final), and no sum of waits can overflow.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+const _: () = assert!(MAX_SERVER_WAIT.as_secs() > MAX_TOTAL_WAIT.as_secs());
 /// Error bodies are read only this far: enough for GitLab's JSON, bounded against a hostile server.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
@@ -241,30 +246,38 @@ impl Transport {
         let mut waited = Duration::ZERO;
         let mut attempt: u32 = 1;
         loop {
-            let (wait, why) = match self.send_once(url, headers) {
+            // `asked`: the header that set the wait, when the server set it.
+            let (wait, why, asked) = match self.send_once(url, headers) {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if !(status == 429 || status >= 500) || attempt > self.retries {
                         return Ok((response, attempt));
                     }
-                    let wait = server_wait(&response).unwrap_or_else(|| backoff(attempt));
-                    (wait, format!("{status}"))
+                    match asked_wait(&response) {
+                        Some((wait, asked)) => (wait, format!("{status}"), Some(asked)),
+                        None => (backoff(attempt), format!("{status}"), None),
+                    }
                 }
                 Err(err) => {
                     let failure = network_failure(&err, url, attempt);
                     if !is_transient(&err) || attempt > self.retries {
                         return Err(failure.into());
                     }
-                    (backoff(attempt), failure.title)
+                    (backoff(attempt), failure.title, None)
                 }
             };
-            if waited + wait > MAX_TOTAL_WAIT {
+            // Saturating, although capped waits cannot overflow: the sum must never panic.
+            if waited.saturating_add(wait) > MAX_TOTAL_WAIT {
                 // Asked to wait longer than gljob ever waits: one more try, and whatever it
                 // answers is final.
+                let max = MAX_TOTAL_WAIT.as_secs();
+                let longer = match asked {
+                    Some(asked) => format!("the server asks for a longer wait ({asked})"),
+                    None => format!("another {:.1} s of waiting", wait.as_secs_f64()),
+                };
                 self.warn(format_args!(
-                    "GET {}: {why}; the server asks for {:.0} s, more than gljob waits",
+                    "GET {}: {why}; {longer} would pass the {max} s gljob waits in all: one more try, and its answer is final",
                     redact(url),
-                    wait.as_secs_f64()
                 ));
                 return self
                     .send_once(url, headers)
@@ -279,7 +292,7 @@ impl Transport {
                 self.retries + 1
             ));
             std::thread::sleep(wait);
-            waited += wait;
+            waited = waited.saturating_add(wait);
             attempt += 1;
         }
     }
@@ -514,28 +527,67 @@ fn xml_tag<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
     Some(&text[start..start + end])
 }
 
-/// How long the server asked to wait: `Retry-After` (seconds or HTTP date), else
-/// `RateLimit-Reset` (a Unix time).
-fn server_wait(response: &Response<Body>) -> Option<Duration> {
+/// The wait a response asks for ([`server_wait`]) and, for messages, the header that asked.
+fn asked_wait(response: &Response<Body>) -> Option<(Duration, String)> {
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    if let Some(value) = header("retry-after") {
-        let value = value.trim();
-        if let Ok(secs) = value.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        if let Some(at) = crate::time::parse_http_date(value) {
-            return Some(Duration::from_secs(at.saturating_sub(now)));
-        }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (retry_after, reset) = (header("retry-after"), header("ratelimit-reset"));
+    let wait = server_wait(retry_after, reset, now)?;
+    // The one server_wait used: Retry-After when it parses, else RateLimit-Reset.
+    let (name, value) = match retry_after.filter(|v| retry_after_secs(v, now).is_some()) {
+        Some(v) => ("Retry-After", v),
+        None => ("RateLimit-Reset", reset.unwrap_or_default()),
+    };
+    // Shown as sent (cut short: it is the server's text), so the user sees what was asked.
+    let value: String = value.trim().chars().take(64).collect();
+    Some((wait, format!("{name}: {value}")))
+}
+
+/// How long a server asked to wait, from its `Retry-After` (seconds or an HTTP date), else
+/// its `RateLimit-Reset` (the Unix time GitLab's limit resets), at most [`MAX_SERVER_WAIT`].
+/// A header that does not parse counts as absent. Pure, and total over any strings (the fuzz
+/// target calls it): the values come from the server.
+pub fn server_wait(
+    retry_after: Option<&str>,
+    ratelimit_reset: Option<&str>,
+    now_unix: u64,
+) -> Option<Duration> {
+    let secs = retry_after
+        .and_then(|v| retry_after_secs(v, now_unix))
+        .or_else(|| ratelimit_reset.and_then(|v| ratelimit_reset_secs(v, now_unix)))?;
+    Some(Duration::from_secs(secs).min(MAX_SERVER_WAIT))
+}
+
+/// `Retry-After` as seconds from `now_unix`: delta-seconds, or an HTTP date (0 once past).
+/// A number too big for a u64 saturates rather than being refused: it still means "long".
+pub fn retry_after_secs(value: &str, now_unix: u64) -> Option<u64> {
+    let value = value.trim();
+    saturating_number(value)
+        .or_else(|| crate::time::parse_http_date(value).map(|at| at.saturating_sub(now_unix)))
+}
+
+/// `RateLimit-Reset` (GitLab: a Unix time) as seconds from `now_unix` (0 once past).
+pub fn ratelimit_reset_secs(value: &str, now_unix: u64) -> Option<u64> {
+    saturating_number(value.trim()).map(|at| at.saturating_sub(now_unix))
+}
+
+/// ASCII digits as a u64, `u64::MAX` when they are more than it holds. `None` for anything
+/// else, `+1` and `-1` included (`str::parse` alone takes `+1`).
+fn saturating_number(value: &str) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    let reset = header("ratelimit-reset")?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(reset.saturating_sub(now)))
+    // Only digits: the one way parsing can fail is overflow.
+    Some(value.parse().unwrap_or(u64::MAX))
 }
 
 /// Exponential backoff with jitter: half the doubled delay plus a random part of the other half.
+/// Any `attempt` is fine (0 counts as 1): the result is at most [`MAX_BACKOFF`].
 pub fn backoff(attempt: u32) -> Duration {
     let full = BASE_BACKOFF
-        .saturating_mul(1 << (attempt - 1).min(16))
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
         .min(MAX_BACKOFF);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -596,6 +648,8 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
     #[test]
     fn origin_includes_scheme_and_default_port() {
@@ -619,6 +673,125 @@ mod tests {
         assert!(first >= BASE_BACKOFF / 2 && first <= BASE_BACKOFF);
         assert!(backoff(4) >= BASE_BACKOFF * 4);
         assert!(backoff(30) <= MAX_BACKOFF);
+        // 0 underflowed (a panic in a debug build); it counts as the first attempt.
+        assert!(backoff(0) <= BASE_BACKOFF && backoff(u32::MAX) <= MAX_BACKOFF);
+    }
+
+    const NOW: u64 = 1_445_412_480; // Wed, 21 Oct 2015 07:28:00 GMT
+
+    #[test]
+    fn server_waits_from_retry_after_then_ratelimit_reset() {
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(server_wait(Some("7"), None, NOW), secs(7));
+        assert_eq!(server_wait(Some(" 7 "), Some("1"), NOW), secs(7));
+        let date = "Wed, 21 Oct 2015 07:28:30 GMT";
+        assert_eq!(server_wait(Some(date), None, NOW), secs(30));
+        assert_eq!(
+            server_wait(Some(date), None, NOW + 60),
+            secs(0),
+            "past: now"
+        );
+        let reset = (NOW + 12).to_string();
+        assert_eq!(server_wait(None, Some(&reset), NOW), secs(12));
+        assert_eq!(server_wait(Some("soon"), Some(&reset), NOW), secs(12));
+        assert_eq!(server_wait(None, Some("1"), NOW), secs(0), "past: now");
+        assert_eq!(server_wait(Some("+7"), None, NOW), None);
+        assert_eq!(server_wait(Some("-7"), Some("x"), NOW), None);
+        assert_eq!(server_wait(None, None, NOW), None);
+    }
+
+    /// Issue 11, class 6: a wait longer than gljob's is cut to [`MAX_SERVER_WAIT`], which
+    /// is still longer than gljob waits (one more try, then final), and cannot overflow a sum.
+    #[test]
+    fn huge_server_waits_are_capped() {
+        let max = Some(MAX_SERVER_WAIT);
+        for value in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(server_wait(Some(value), None, NOW), max, "{value}");
+            if !value.contains(' ') {
+                assert_eq!(server_wait(None, Some(value), 0), max, "{value}");
+            }
+        }
+        assert_eq!(retry_after_secs("18446744073709551616", 0), Some(u64::MAX));
+        let waited = Duration::from_secs(1);
+        assert!(waited.saturating_add(MAX_SERVER_WAIT) > MAX_TOTAL_WAIT);
+    }
+
+    /// Header values as a server may send them: numbers of any size and sign, dates with
+    /// fields of any size, and anything at all.
+    fn header_value() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            (0u64..100).prop_map(|n| format!("{n:02}")),
+            any::<u64>().prop_map(|n| n.to_string()),
+            "[0-9+-]{0,25}",
+        ];
+        let month = prop_oneof![
+            proptest::sample::select(vec!["Jan", "Feb", "Mar", "Apr", "Dec"])
+                .prop_map(String::from),
+            ".{0,4}",
+        ];
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            "[ ]?[+-]?[0-9]{0,40}[ ]?",
+            (
+                field.clone(),
+                month,
+                field.clone(),
+                field.clone(),
+                field.clone(),
+                field
+            )
+                .prop_map(|(d, mo, y, h, mi, s)| format!("Wed, {d} {mo} {y} {h}:{mi}:{s} GMT")),
+            any::<String>(),
+        ]
+    }
+
+    /// The property test of the header parsers: whatever the strings and the clock, they do
+    /// not panic, every wait is at most [`MAX_SERVER_WAIT`], and a number of seconds is taken
+    /// as it is (saturating). `PROPTEST_CASES` sets the number of cases (default 4096).
+    #[test]
+    fn header_parsers_never_panic_and_stay_under_the_cap() {
+        let mut config = Config {
+            // A failing case is saved in src/transport.proptest-regressions, tried first next time.
+            source_file: Some(file!()),
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+                "proptest-regressions",
+            ))),
+            ..Config::default()
+        };
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = 4096;
+        }
+        let strategy = (
+            proptest::option::of(header_value()),
+            proptest::option::of(header_value()),
+            prop_oneof![Just(NOW), any::<u64>()],
+            any::<u32>(),
+        );
+        TestRunner::new(config)
+            .run(&strategy, |(retry_after, reset, now, attempt)| {
+                let (ra, rr) = (retry_after.as_deref(), reset.as_deref());
+                let wait = server_wait(ra, rr, now);
+                prop_assert!(wait.is_none_or(|w| w <= MAX_SERVER_WAIT), "{wait:?}");
+                if let Some(date) = ra.and_then(crate::time::parse_http_date) {
+                    prop_assert!(date <= 253_402_300_799, "after 9999: {date}");
+                }
+                // Plain digits (str::parse also takes a `+`) are seconds, as sent.
+                let digits = ra.map(str::trim).filter(|v| !v.starts_with('+'));
+                if let Some(n) = digits.and_then(|v| v.parse::<u64>().ok()) {
+                    let want = Duration::from_secs(n).min(MAX_SERVER_WAIT);
+                    prop_assert_eq!(wait, Some(want));
+                }
+                let waited = Duration::from_secs(119);
+                let _ = waited.saturating_add(wait.unwrap_or(backoff(attempt)));
+                prop_assert!(backoff(attempt) <= MAX_BACKOFF);
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
