@@ -5,6 +5,9 @@
 //! - `JOB-TOKEN` goes only to the API origin (scheme, host and port). ureq's redirect
 //!   handling strips only `Authorization`, so redirects are followed here (at most
 //!   [`MAX_REDIRECTS`] hops), and an https→http downgrade is refused.
+//! - No credential from a URL is ever sent or printed: userinfo is dropped before every
+//!   request (ureq would send it as Basic auth, to whichever host the URL names), and
+//!   [`redact`] hides it and credential-like query values in everything gljob prints.
 //! - 429, 5xx and transport errors are retried with exponential backoff and jitter, honouring
 //!   `Retry-After` (seconds or HTTP date) and `RateLimit-Reset`, within a bounded number of
 //!   attempts and a bounded total wait. 401, 403 and 404 are never retried.
@@ -146,7 +149,7 @@ impl Transport {
         let api = Origin::of(api_url).ok_or_else(|| {
             fail(
                 Kind::Config,
-                format!("CI_API_V4_URL is not a usable URL: {api_url:?}"),
+                format!("CI_API_V4_URL is not a usable URL: {:?}", redact(api_url)),
             )
         })?;
 
@@ -185,7 +188,9 @@ impl Transport {
     /// Returns the final response when its status is below 400; otherwise an [`HttpError`]
     /// (exit code by status) or a network [`Failure`] (exit 7).
     pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response<Body>> {
-        let mut url = url.to_string();
+        // Userinfo is never sent (ureq would make it Basic auth): config refuses it in the
+        // API URL, and this drops it from whatever URL a caller passes.
+        let mut url = without_userinfo(url);
         for _ in 0..=MAX_REDIRECTS {
             let (response, attempts) = self.send_with_retries(&url, headers)?;
             let status = response.status().as_u16();
@@ -234,7 +239,10 @@ impl Transport {
                 .into());
         }
         self.log(format_args!("redirect → {}", redact(&to)));
-        Ok(to)
+        // Userinfo in a Location is dropped, not sent (the log above shows it was there as
+        // `REDACTED@`): presigned storage URLs never need it, and ureq would make it Basic
+        // auth for a host gljob does not trust with credentials.
+        Ok(without_userinfo(&to))
     }
 
     /// One hop, with retries. Returns the response (any status) and the attempts it took.
@@ -613,36 +621,131 @@ fn resolve(from: &str, location: &str) -> Option<String> {
     None
 }
 
-/// The URL for logs and messages: query values that look like credentials or signatures
-/// (presigned storage URLs, `job_token=`) are replaced with `REDACTED`.
-pub fn redact(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
-        return url.to_string();
+/// The byte range of `userinfo@` in a URL's authority (after `scheme://`, up to the first
+/// `/`, `?` or `#`; the userinfo ends at the authority's last `@`), as the http crate and
+/// ureq read it. A string without a leading `scheme://` is read as starting with its
+/// authority, so that `user:pass@host` (a mistyped variable) is hidden too.
+fn userinfo_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = match url.find("://") {
+        Some(i) if !url[..i].contains(['/', '?', '#']) => i + 3,
+        _ => 0,
     };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-            let lower = name.to_ascii_lowercase();
-            let secret = [
-                "token",
-                "signature",
-                "credential",
-                "sig",
-                "key",
-                "secret",
-                "auth",
-            ]
-            .iter()
-            .any(|s| lower.contains(s));
-            if secret {
-                format!("{name}=REDACTED")
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    authority.rfind('@').map(|at| start..start + at + 1)
+}
+
+/// `url` without its userinfo: what gljob sends. Never a user name or password from a URL,
+/// because ureq turns them into Basic auth for whichever host the URL names.
+pub fn without_userinfo(url: &str) -> String {
+    match userinfo_span(url) {
+        Some(span) => format!("{}{}", &url[..span.start], &url[span.end..]),
+        None => url.to_string(),
+    }
+}
+
+/// Substrings of query keys that mark a credential, matched against the key percent-decoded,
+/// lower-cased and without anything but letters and digits: `sig` covers `sig`, `signature`,
+/// `X-Amz-Signature` and `X-Goog-Signature`; `token` covers `private_token`, `job_token` and
+/// `X-Amz-Security-Token`; `pass` covers `password` (and `pass%77ord`, `PassWord`).
+const SECRET_KEYS: [&str; 9] = [
+    "token",
+    "sig",
+    "credential",
+    "key",
+    "secret",
+    "auth",
+    "pass",
+    "pwd",
+    "session",
+];
+
+/// The URL for logs and messages. Userinfo becomes `REDACTED@`; the value of a query
+/// parameter whose key looks like a credential or a signature (see [`SECRET_KEYS`];
+/// presigned storage URLs, `job_token=`) becomes `REDACTED`, whether pairs are separated by
+/// `&` or `;`; a fragment (never sent, but it can hold a token) becomes `#REDACTED`. The
+/// rest is kept, as it says what gljob tried. Any string is fine: it never panics.
+pub fn redact(url: &str) -> String {
+    let (url, fragment) = match url.split_once('#') {
+        Some((url, fragment)) => (url, Some(fragment)),
+        None => (url, None),
+    };
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len() + 16);
+    match userinfo_span(base) {
+        Some(span) => {
+            out.push_str(&base[..span.start]);
+            out.push_str("REDACTED@");
+            out.push_str(&base[span.end..]);
+        }
+        None => out.push_str(base),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        for piece in query.split_inclusive(['&', ';']) {
+            let (pair, separator) = match piece.strip_suffix(['&', ';']) {
+                Some(pair) => (pair, &piece[pair.len()..]),
+                None => (piece, ""),
+            };
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            if is_secret_key(name) {
+                out.push_str(name);
+                out.push_str("=REDACTED");
             } else {
-                pair.to_string()
+                out.push_str(pair);
             }
-        })
+            out.push_str(separator);
+        }
+    }
+    match fragment {
+        Some("") => out.push('#'),
+        Some(_) => out.push_str("#REDACTED"),
+        None => {}
+    }
+    out
+}
+
+/// Whether a query key names a credential ([`SECRET_KEYS`]), however it is spelled:
+/// percent-encoding is undone (up to four times, for double encoding), case and punctuation
+/// are ignored.
+fn is_secret_key(name: &str) -> bool {
+    let mut key = name.to_string();
+    for _ in 0..4 {
+        let decoded = percent_decode(&key);
+        if decoded == key {
+            break;
+        }
+        key = decoded;
+    }
+    let key: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
         .collect();
-    format!("{base}?{}", query.join("&"))
+    SECRET_KEYS.iter().any(|s| key.contains(s))
+}
+
+/// `%XX` decoded (invalid escapes kept as they are, invalid UTF-8 replaced).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2))
+        {
+            out.push((high * 16 + low) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -846,6 +949,182 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("X-Amz-Expires=300") && shown.contains("job=build"));
+    }
+
+    /// Issue 11, class 11: every key the issue names, in any case, percent-encoded (once or
+    /// twice), between `&` or `;`, and a fragment: none lets its value through.
+    #[test]
+    fn credential_query_keys_are_redacted_however_spelled() {
+        for key in [
+            "password",
+            "PASSWORD",
+            "pwd",
+            "secret",
+            "token",
+            "private_token",
+            "job_token",
+            "sig",
+            "signature",
+            "X-Amz-Signature",
+            "x-amz-credential",
+            "X-Amz-Security-Token",
+            "X-Goog-Signature",
+            "key",
+            "AWSAccessKeyId",
+            "auth",
+            "credential",
+            "pass%77ord",
+            "PASS%57ORD",
+            "pass%2577ord",
+            "%70%61%73%73%77%6f%72%64",
+            "pass_word",
+        ] {
+            for separator in ["&", ";"] {
+                let url = format!("https://s3/o?a=1{separator}{key}=hunter2{separator}b=2");
+                let shown = redact(&url);
+                assert!(!shown.contains("hunter2"), "{url} → {shown}");
+                assert_eq!(
+                    shown,
+                    format!("https://s3/o?a=1{separator}{key}=REDACTED{separator}b=2")
+                );
+            }
+        }
+        assert_eq!(
+            redact("https://s3/o?a=1#access_token=hunter2"),
+            "https://s3/o?a=1#REDACTED"
+        );
+        assert_eq!(
+            redact("https://s3/o#x?password=hunter2"),
+            "https://s3/o#REDACTED"
+        );
+        assert_eq!(redact("https://s3/o?a=1#"), "https://s3/o?a=1#");
+        assert_eq!(
+            redact("https://s3/o?job=build&X-Amz-Expires=300&page=2"),
+            "https://s3/o?job=build&X-Amz-Expires=300&page=2",
+            "nothing else is hidden: it says what gljob tried"
+        );
+    }
+
+    /// Issue 11, class 11: userinfo is shown as `REDACTED@` and is never in what is sent;
+    /// an `@` elsewhere (a path, a query) is left alone.
+    #[test]
+    fn userinfo_is_redacted_and_never_sent() {
+        for (url, shown, sent) in [
+            (
+                "https://user:s3cr3t@s3.example/b/o?x=1",
+                "https://REDACTED@s3.example/b/o?x=1",
+                "https://s3.example/b/o?x=1",
+            ),
+            (
+                "http://user@127.0.0.1:9/p",
+                "http://REDACTED@127.0.0.1:9/p",
+                "http://127.0.0.1:9/p",
+            ),
+            (
+                "https://a@b:s3cr3t@host",
+                "https://REDACTED@host",
+                "https://host",
+            ),
+            (
+                "https://host/p@q?r=@#s@t",
+                "https://host/p@q?r=@#REDACTED",
+                "https://host/p@q?r=@#s@t",
+            ),
+            (
+                "https://host?email=a@b.example",
+                "https://host?email=a@b.example",
+                "https://host?email=a@b.example",
+            ),
+            (
+                "user:s3cr3t@gitlab.example/api",
+                "REDACTED@gitlab.example/api",
+                "gitlab.example/api",
+            ),
+            ("https://host/p", "https://host/p", "https://host/p"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+            assert_eq!(without_userinfo(url), sent, "{url}");
+        }
+        let sent: Uri = without_userinfo("https://user:s3cr3t@host:8443/x")
+            .parse()
+            .unwrap();
+        assert_eq!(sent.authority().unwrap().as_str(), "host:8443");
+    }
+
+    /// URLs and bodies as a server may send them: redact, without_userinfo, resolve,
+    /// error_message and Origin::of never panic, and a generated credential (userinfo, a
+    /// credential key however spelled, a fragment) never survives redact.
+    #[test]
+    fn url_functions_never_panic_and_redact_hides_credentials() {
+        let mut config = Config {
+            source_file: Some(file!()),
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+                "proptest-regressions",
+            ))),
+            ..Config::default()
+        };
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = 2048;
+        }
+        let keys = proptest::sample::select(vec![
+            "password",
+            "pwd",
+            "secret",
+            "token",
+            "private_token",
+            "job_token",
+            "sig",
+            "signature",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "X-Goog-Signature",
+            "key",
+            "auth",
+            "credential",
+        ]);
+        // Each character as it is, upper-cased, or percent-encoded (upper or lower hex).
+        let key = (keys, any::<u64>()).prop_map(|(key, mask)| {
+            key.chars()
+                .enumerate()
+                .map(|(i, c)| match (mask >> (2 * i % 64)) & 3 {
+                    0 => c.to_string(),
+                    1 => c.to_ascii_uppercase().to_string(),
+                    2 => format!("%{:02X}", c as u32),
+                    _ => format!("%{:02x}", c as u32),
+                })
+                .collect::<String>()
+        });
+        let strategy = (
+            key,
+            any::<(u64, u64, u64)>(),
+            proptest::sample::select(vec!["&", ";"]),
+            any::<bool>(),
+            (any::<String>(), any::<String>(), any::<Vec<u8>>()),
+        );
+        TestRunner::new(config)
+            .run(&strategy, |(key, (v, p, f), sep, frag, wild)| {
+                let (value, pass, fragment) =
+                    (format!("zq{v:x}"), format!("zp{p:x}"), format!("zf{f:x}"));
+                let mut url = format!("https://u:{pass}@h.example/p?a=1{sep}{key}={value}{sep}b=2");
+                if frag {
+                    url.push_str(&format!("#t={fragment}"));
+                }
+                let shown = redact(&url);
+                for secret in [&value, &pass, &fragment] {
+                    prop_assert!(!shown.contains(secret.as_str()), "{url} → {shown}");
+                }
+                prop_assert!(shown.contains("a=1") && shown.contains("b=2"), "{shown}");
+                prop_assert!(!without_userinfo(&url).contains(&pass));
+
+                let (from, location, body) = wild;
+                let _ = (redact(&from), Origin::of(&from), error_message(&body));
+                prop_assert!(userinfo_span(&without_userinfo(&from)).is_none());
+                if let Some(to) = resolve(&from, &location) {
+                    let _ = redact(&to);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fake_gitlab::{Config, Fault, FaultKind};
+use fake_gitlab::{Config, Fault, FaultKind, Origin};
 
 use crate::util::{
     Gljob, api_requests, archive_requests, assert_no_temp, gljob, one_file, publish_build, server,
@@ -335,4 +335,56 @@ fn a_retry_after_of_u64_max_then_another_429_is_final() {
             ],
         );
     assert_eq!(archive_requests(&server).len(), 3);
+}
+
+/// Issue 11, class 11: a redirect to object storage whose URL carries userinfo and
+/// credentials in its query. ureq would send the userinfo as Basic auth, and gljob printed
+/// both in errors and the debug log. Now the userinfo is dropped before the request and
+/// nothing secret is printed; the query goes to storage as it is (it is storage's own
+/// credential), which refuses the made-up signature: exit 5, and the destination unchanged.
+#[test]
+fn secrets_in_a_redirect_url_are_never_sent_or_printed() {
+    for debug in [false, true] {
+        let server = server();
+        let job = publish_build(&server, one_file("a.txt", b"a\n"));
+        let storage = server.storage_url();
+        let host = storage.strip_prefix("http://").unwrap();
+        let location = format!(
+            "http://user:s3cr3t@{host}/artifacts/{job}/artifacts.zip?password=hunter2&X-Amz-Signature=abc"
+        );
+        server.inject(Fault::new(
+            "/artifacts",
+            FaultKind::Status {
+                code: 302,
+                headers: vec![("Location".into(), location)],
+                body: String::new(),
+            },
+        ));
+        let mut g = gljob(&server);
+        if debug {
+            g.env("GLJOB_LOG", "debug");
+        }
+        let run = g
+            .args(&["fetch", "--ref", "main", "--job", "build"])
+            .fails_unchanged(5, &["403", "password=REDACTED", "X-Amz-Signature=REDACTED"]);
+        for secret in ["s3cr3t", "hunter2", "abc"] {
+            assert!(!run.stderr.contains(secret), "{secret:?} printed\n{run}");
+        }
+        if debug {
+            run.stderr_has(&["redirect → http://REDACTED@127.0.0.1:"]);
+        }
+        let to_storage: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.origin == Origin::Storage)
+            .collect();
+        assert_eq!(to_storage.len(), 1, "{to_storage:?}");
+        let req = &to_storage[0];
+        assert_eq!(req.header("authorization"), None, "userinfo sent: {req:?}");
+        assert_eq!(req.header("job-token"), None);
+        assert!(
+            req.target
+                .ends_with("?password=hunter2&X-Amz-Signature=abc")
+        );
+    }
 }
