@@ -388,3 +388,19 @@ fn secrets_in_a_redirect_url_are_never_sent_or_printed() {
         );
     }
 }
+
+/// Issue 11, class 11: an API URL with userinfo is a configuration error (exit 3) that names
+/// the variable but not the password, and nothing is sent anywhere.
+#[test]
+fn an_api_url_with_userinfo_is_refused_without_showing_it() {
+    let server = server();
+    let url = server.api_url().replace("http://", "http://user:s3cr3t@");
+    let run = gljob(&server).env("CI_API_V4_URL", &url).arg("job").run();
+    run.code(3).stderr_has(&[
+        "CI_API_V4_URL",
+        "user name or password",
+        "REDACTED@127.0.0.1",
+    ]);
+    assert!(!run.stderr.contains("s3cr3t"), "{run}");
+    assert!(server.requests().is_empty());
+}
