@@ -85,6 +85,11 @@ mod tests {
             parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
             Some(1_709_208_000)
         );
+        // The grammar allows a leap second; the last one a four-digit year reaches:
+        assert_eq!(
+            parse_http_date("Fri, 31 Dec 9999 23:59:60 GMT"),
+            Some(253_402_300_800)
+        );
         assert_eq!(parse_http_date("soon"), None);
     }
 
