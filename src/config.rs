@@ -178,24 +178,38 @@ fn config_error(name: &str, problem: &str) -> Failure {
 }
 
 /// Accepts `http(s)://host[:port][/path]` and returns it without a trailing slash.
+///
+/// A user name or password in the URL is refused rather than stripped: gljob would never
+/// send it (the job token is its one credential), and a secret sitting in a variable that
+/// job logs and other tools print is worth fixing. The value is echoed only redacted.
 fn check_url(name: &str, value: &str) -> Result<String, Failure> {
+    let example = format!(
+        "set it like: export {name}=https://gitlab.example.com{}",
+        if name == "CI_API_V4_URL" {
+            "/api/v4"
+        } else {
+            ""
+        }
+    );
+    let shown = crate::transport::redact(value);
     let bad = |why: &str| {
-        config_error(name, &format!("is not a usable URL ({why}): {value:?}")).hint(format!(
-            "set it like: export {name}=https://gitlab.example.com{}",
-            if name == "CI_API_V4_URL" {
-                "/api/v4"
-            } else {
-                ""
-            }
-        ))
+        config_error(name, &format!("is not a usable URL ({why}): {shown:?}")).hint(&example)
     };
     let rest = value
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"))
         .ok_or_else(|| bad("it must start with http:// or https://"))?;
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
-        return Err(bad("it needs a host, and no user, query or fragment"));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(config_error(
+            name,
+            &format!("holds a user name or password (shown as REDACTED): {shown:?}"),
+        )
+        .hint("gljob authenticates with CI_JOB_TOKEN only and never sends credentials from a URL: remove them")
+        .hint(&example));
+    }
+    if authority.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(bad("it needs a host, and no query or fragment"));
     }
     if value.parse::<ureq::http::Uri>().is_err() {
         return Err(bad("it does not parse"));
@@ -233,6 +247,38 @@ mod tests {
         let err = config(&[("CI_API_V4_URL", "gitlab.example.com")]).unwrap_err();
         assert_eq!(err.kind, Kind::Config);
         assert!(err.title.contains("CI_API_V4_URL"), "{}", err.title);
+    }
+
+    /// Issue 11, class 11: a URL with userinfo is refused (exit 3) naming the variable,
+    /// never showing the password; other refusals do not echo secrets either.
+    #[test]
+    fn url_with_userinfo_is_refused_without_echoing_it() {
+        for (name, value) in [
+            ("CI_API_V4_URL", "https://user:s3cr3t@gl.example.com/api/v4"),
+            ("CI_SERVER_URL", "https://s3cr3t@gl.example.com"),
+            (
+                "CI_API_V4_URL",
+                "https://u:s3cr3t@gl.example.com?private_token=s3cr3t",
+            ),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.kind, Kind::Config);
+            assert!(err.title.contains(name) && err.title.contains("user name or password"));
+            assert!(
+                err.title.contains("REDACTED@gl.example.com"),
+                "{}",
+                err.title
+            );
+            assert!(!format!("{err:?}").contains("s3cr3t"), "{err:?}");
+        }
+        for value in [
+            "user:s3cr3t@gl.example.com/api/v4",
+            "https://gl.example.com/api/v4?private_token=s3cr3t",
+            "https://gl.example.com/api/v4#s3cr3t",
+        ] {
+            let err = config(&[("CI_API_V4_URL", value)]).unwrap_err();
+            assert!(!format!("{err:?}").contains("s3cr3t"), "{err:?}");
+        }
     }
 
     #[test]

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
-use fake_gitlab::{Config, Fault, FaultKind};
+use fake_gitlab::{Config, Fault, FaultKind, Origin};
 
-use crate::util::{Gljob, api_requests, gljob, server, server_with};
+use crate::util::{
+    Gljob, api_requests, archive_requests, assert_no_temp, gljob, one_file, publish_build, server,
+    server_with,
+};
 
 #[test]
 fn rate_limit_then_ok_waits_at_least_retry_after() {
@@ -265,4 +268,139 @@ fn rate_limit_reset_is_honoured_without_retry_after() {
         waited >= Duration::from_secs(1),
         "retried after {waited:?}, before RateLimit-Reset"
     );
+}
+
+/// A 429 asking for the given `Retry-After`, and nothing else (no `RateLimit-Reset`, which
+/// `Fault::rate_limited` would compute from the value and cannot for a huge one).
+fn retry_after(path: &str, value: &str) -> Fault {
+    Fault::new(
+        path,
+        FaultKind::Status {
+            code: 429,
+            headers: vec![
+                ("Content-Type".into(), "text/plain".into()),
+                ("Retry-After".into(), value.into()),
+            ],
+            body: "Retry later\n".into(),
+        },
+    )
+}
+
+/// The largest number a u64 holds, as a server may send it.
+const U64_MAX: &str = "18446744073709551615";
+
+/// Issue 11, class 6: `Retry-After: 1`, then the largest number a u64 holds. Adding the two
+/// waits overflowed and aborted the release binary (exit 134, staging left behind). A wait
+/// longer than gljob ever waits means one more try at once, which here succeeds.
+#[test]
+fn a_retry_after_of_u64_max_is_one_more_try_not_a_crash() {
+    let server = server();
+    publish_build(&server, one_file("a.txt", b"a\n"));
+    server.inject(retry_after("/artifacts", "1"));
+    server.inject(retry_after("/artifacts", U64_MAX));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success()
+        .stderr_has(&["429", &format!("Retry-After: {U64_MAX}"), "one more try"]);
+    let log = archive_requests(&server);
+    assert!(
+        log.len() >= 3
+            && log[..3]
+                .iter()
+                .all(|r| r.header("range") == log[0].header("range")),
+        "two 429s, then the one more try of the same request: {log:?}"
+    );
+    assert_eq!(std::fs::read(g.dir().join("a.txt")).unwrap(), b"a\n");
+    assert_no_temp(g.dir());
+}
+
+/// The same, when the one more try is refused too: that answer is final (exit 7), and the
+/// destination is as it was, without staging.
+#[test]
+fn a_retry_after_of_u64_max_then_another_429_is_final() {
+    let server = server();
+    publish_build(&server, one_file("a.txt", b"a\n"));
+    server.inject(retry_after("/artifacts", "1"));
+    server.inject(retry_after("/artifacts", U64_MAX));
+    server.inject(retry_after("/artifacts", U64_MAX));
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build"])
+        .fails_unchanged(
+            7,
+            &[
+                "429",
+                &format!("Retry-After: {U64_MAX}"),
+                "after 3 attempts",
+            ],
+        );
+    assert_eq!(archive_requests(&server).len(), 3);
+}
+
+/// Issue 11, class 11: a redirect to object storage whose URL carries userinfo and
+/// credentials in its query. ureq would send the userinfo as Basic auth, and gljob printed
+/// both in errors and the debug log. Now the userinfo is dropped before the request and
+/// nothing secret is printed; the query goes to storage as it is (it is storage's own
+/// credential), which refuses the made-up signature: exit 5, and the destination unchanged.
+#[test]
+fn secrets_in_a_redirect_url_are_never_sent_or_printed() {
+    for debug in [false, true] {
+        let server = server();
+        let job = publish_build(&server, one_file("a.txt", b"a\n"));
+        let storage = server.storage_url();
+        let host = storage.strip_prefix("http://").unwrap();
+        let location = format!(
+            "http://user:s3cr3t@{host}/artifacts/{job}/artifacts.zip?password=hunter2&X-Amz-Signature=abc"
+        );
+        server.inject(Fault::new(
+            "/artifacts",
+            FaultKind::Status {
+                code: 302,
+                headers: vec![("Location".into(), location)],
+                body: String::new(),
+            },
+        ));
+        let mut g = gljob(&server);
+        if debug {
+            g.env("GLJOB_LOG", "debug");
+        }
+        let run = g
+            .args(&["fetch", "--ref", "main", "--job", "build"])
+            .fails_unchanged(5, &["403", "password=REDACTED", "X-Amz-Signature=REDACTED"]);
+        for secret in ["s3cr3t", "hunter2", "abc"] {
+            assert!(!run.stderr.contains(secret), "{secret:?} printed\n{run}");
+        }
+        if debug {
+            run.stderr_has(&["redirect → http://REDACTED@127.0.0.1:"]);
+        }
+        let to_storage: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.origin == Origin::Storage)
+            .collect();
+        assert_eq!(to_storage.len(), 1, "{to_storage:?}");
+        let req = &to_storage[0];
+        assert_eq!(req.header("authorization"), None, "userinfo sent: {req:?}");
+        assert_eq!(req.header("job-token"), None);
+        assert!(
+            req.target
+                .ends_with("?password=hunter2&X-Amz-Signature=abc")
+        );
+    }
+}
+
+/// Issue 11, class 11: an API URL with userinfo is a configuration error (exit 3) that names
+/// the variable but not the password, and nothing is sent anywhere.
+#[test]
+fn an_api_url_with_userinfo_is_refused_without_showing_it() {
+    let server = server();
+    let url = server.api_url().replace("http://", "http://user:s3cr3t@");
+    let run = gljob(&server).env("CI_API_V4_URL", &url).arg("job").run();
+    run.code(3).stderr_has(&[
+        "CI_API_V4_URL",
+        "user name or password",
+        "REDACTED@127.0.0.1",
+    ]);
+    assert!(!run.stderr.contains("s3cr3t"), "{run}");
+    assert!(server.requests().is_empty());
 }
