@@ -45,6 +45,38 @@ impl Api {
             .map_err(explain_job_route)
     }
 
+    /// Every item of a paginated list (`path` may carry a query), page by page as GitLab's
+    /// `X-Next-Page` (or `Link: rel="next"`) says — lists of jobs have no totals —, at most
+    /// `max_pages` pages of 100. Returns the items and whether more pages were left unread.
+    pub fn list(&self, path: &str, max_pages: u32) -> Result<(Vec<serde_json::Value>, bool)> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut page: u64 = 1;
+        for _ in 0..max_pages {
+            let url = self.url(&format!("{path}{sep}per_page={PER_PAGE}&page={page}"));
+            let response = self
+                .transport
+                .get(&url, &[("Accept", "application/json")])?;
+            let next = next_page(&response);
+            let body = read_json_body(&url, response)?;
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(serde_json::Value::Array(list)) => items.extend(list),
+                _ => {
+                    return Err(fail(Kind::Network, "GitLab's answer is not a JSON list")
+                        .detail(format!("tried: GET {}", crate::transport::redact(&url)))
+                        .hint("CI_API_V4_URL must be the API base (https://gitlab.example.com/api/v4)")
+                        .into());
+                }
+            }
+            match next {
+                // Only forward: a server that points back cannot make gljob loop.
+                Some(n) if n > page => page = n,
+                _ => return Ok((items, false)),
+            }
+        }
+        Ok((items, true))
+    }
+
     /// GETs an API path and reads its JSON body (bounded) as bytes.
     fn get_json(&self, path: &str) -> Result<Vec<u8>> {
         let url = self.url(path);
@@ -53,6 +85,36 @@ impl Api {
             .get(&url, &[("Accept", "application/json")])?;
         read_json_body(&url, response)
     }
+}
+
+/// The most items GitLab gives per page.
+const PER_PAGE: u32 = 100;
+
+/// The next page's number: `X-Next-Page` (empty on the last page), else the `page=` of the
+/// `Link` header's `rel="next"`.
+fn next_page(response: &Response<Body>) -> Option<u64> {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(next) = header("x-next-page") {
+        return next.parse().ok();
+    }
+    let link = header("link")?;
+    link.split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| {
+            let url = part.split(';').next()?.trim().trim_matches(['<', '>']);
+            let query = url.split_once('?')?.1;
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("page="))?
+                .parse()
+                .ok()
+        })
 }
 
 /// Reads a JSON body whole (bounded by [`JSON_LIMIT`]) and checks that it is JSON: a proxy's

@@ -70,27 +70,49 @@ pub struct AgentsArgs {
     pub field: Vec<String>,
 }
 
-/// Fetch another job's artifacts into this workspace: streamed, verified, all or nothing.
-/// Choose the job by --ref and --job (the latest successful pipeline on REF) or by --job-id.
+/// Fetch other jobs' artifacts into this workspace: streamed, verified, all or nothing.
+/// Choose the jobs by --ref (the newest successful job NAME on REF), by --pipeline (jobs of
+/// that exact pipeline, or of its --child pipelines), or by --job-id.
 #[derive(FromArgs, Debug)]
 #[argh(
     subcommand,
     name = "fetch",
-    example = "gljob fetch --ref main --job build\ngljob fetch --project group/app --ref v1.2.3 --job 'test 1/3' --dest vendor/ --path 'dist/**'\ngljob fetch --job-id 1234 --list\ngljob fetch --ref main --job build --file dist/app.tar.gz -o app.tar.gz",
-    note = "Limits stop zip bombs: --max-bytes (default 16G unpacked), --max-entries (500000),\n--max-ratio (200, once over 100 MiB). Raise them for genuine large artifacts."
+    example = "gljob fetch --ref main --job build\ngljob fetch --pipeline \"$UPSTREAM_PIPELINE_ID\" --job build --dest vendor/\ngljob fetch --pipeline current --job 'test *' --per-job --dest reports/\ngljob fetch --pipeline \"$CI_PIPELINE_ID\" --child deploy --job package --wait 10m\ngljob fetch --project group/app --ref v1.2.3 --job 'test 1/3' --path 'dist/**'\ngljob fetch --job-id 1234 --list\ngljob fetch --ref main --job build --file dist/app.tar.gz -o app.tar.gz",
+    note = "A plain --job NAME also matches parallel and matrix jobs (NAME 1/3, NAME: [a, b]);\n--job is repeatable and may be a glob ('test *'). Several jobs are unpacked as one change:\na path two jobs provide with different bytes is a conflict (exit 9) unless --per-job.\nLimits stop zip bombs: --max-bytes (default 16G unpacked), --max-entries (500000),\n--max-depth (128), --max-ratio (200, once over 100 MiB). Raise them for genuine large artifacts."
 )]
 pub struct FetchArgs {
-    /// branch, tag or refs/merge-requests/IID/head whose latest successful pipeline ran the job
+    /// branch, tag or refs/merge-requests/IID/head: its newest successful job NAME
     #[argh(option, long = "ref", arg_name = "REF")]
     pub git_ref: Option<String>,
 
-    /// the job's name, exactly (case-sensitive, e.g. 'test 1/3')
-    #[argh(option, arg_name = "NAME")]
-    pub job: Option<String>,
+    /// with --ref: only GitLab's latest successful pipeline for REF (its strict meaning)
+    #[argh(switch)]
+    pub latest_pipeline: bool,
 
-    /// the job's numeric id, instead of --ref and --job
+    /// a pipeline id, or current (CI_PIPELINE_ID): jobs of exactly that pipeline
+    #[argh(option, arg_name = "ID|current")]
+    pub pipeline: Option<String>,
+
+    /// with --pipeline: the downstream pipeline that trigger job TRIGGER started; repeatable
+    /// for nested children
+    #[argh(option, arg_name = "TRIGGER")]
+    pub child: Vec<String>,
+
+    /// the job's name (case-sensitive, e.g. 'test 1/3'), or a glob ('test *'); repeatable
+    #[argh(option, arg_name = "NAME")]
+    pub job: Vec<String>,
+
+    /// the job's numeric id, instead of --ref or --pipeline and --job
     #[argh(option, arg_name = "ID")]
     pub job_id: Option<u64>,
+
+    /// with --pipeline: wait up to DURATION (30s, 10m, 1h) for the jobs to finish
+    #[argh(option, arg_name = "DURATION")]
+    pub wait: Option<String>,
+
+    /// put each job's files under DEST/<job name> instead of merging them
+    #[argh(switch)]
+    pub per_job: bool,
 
     /// project id or full path (group/sub/project); default CI_PROJECT_ID
     #[argh(option, arg_name = "ID|PATH")]

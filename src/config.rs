@@ -39,6 +39,8 @@ pub struct Config {
     pub api_url: Option<String>,
     /// `CI_PROJECT_ID`: the default project for `fetch`.
     pub project_id: Option<String>,
+    /// `CI_PIPELINE_ID`: this job's pipeline, for `fetch --pipeline current`.
+    pub pipeline_id: Option<String>,
     /// Extra CA bundles: `CI_SERVER_TLS_CA_FILE`, then `SSL_CERT_FILE`.
     pub ca_files: Vec<(&'static str, PathBuf)>,
     /// The proxy URL for the API's scheme, chosen the way curl chooses it.
@@ -143,6 +145,7 @@ impl Config {
             token,
             api_url,
             project_id: get("CI_PROJECT_ID"),
+            pipeline_id: get("CI_PIPELINE_ID"),
             ca_files,
             proxy,
             no_proxy,

@@ -162,6 +162,28 @@ impl Dir {
         }
     }
 
+    /// The permission bits of `name`, not following it.
+    pub fn mode(&self, name: impl AsRef<OsStr>) -> io::Result<u32> {
+        let stat = rustix::fs::statat(&self.0, name.as_ref(), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(stat.st_mode & 0o7777)
+    }
+
+    /// A second name for the file or link `name` (`linkat`, never following).
+    pub fn hard_link(
+        &self,
+        name: impl AsRef<OsStr>,
+        to: &Dir,
+        to_name: impl AsRef<OsStr>,
+    ) -> io::Result<()> {
+        Ok(rustix::fs::linkat(
+            &self.0,
+            name.as_ref(),
+            &to.0,
+            to_name.as_ref(),
+            AtFlags::empty(),
+        )?)
+    }
+
     /// This directory's own identity.
     pub fn id(&self) -> io::Result<Id> {
         Ok(id_of(&rustix::fs::fstat(&self.0)?))

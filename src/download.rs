@@ -444,6 +444,30 @@ impl std::fmt::Display for Restart {
 
 impl std::error::Error for Restart {}
 
+/// Runs a download attempt, starting over (a fresh download, a fresh plan) when the server
+/// answered a resumed request with a whole archive ([`Restart`]), at most `GLJOB_RETRIES`
+/// times. `attempt` must begin by clearing what an earlier attempt left.
+pub fn with_restarts<T>(
+    transport: &Transport,
+    mut attempt: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut restarts = 0;
+    loop {
+        match attempt() {
+            Err(e) if is_restart(&e) => {
+                if restarts >= transport.retries() {
+                    return Err(fail(Kind::Network, format!("{e}, {} times in a row", restarts + 1))
+                        .hint("the server or a proxy ignores Range requests and the connection keeps breaking; retry the job, or raise GLJOB_RETRIES")
+                        .into());
+                }
+                restarts += 1;
+                transport.warn(format_args!("{e}; starting over with a fresh plan"));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether `err` asks for the whole fetch to start over ([`Restart`]).
 pub fn is_restart(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Restart>().is_some()

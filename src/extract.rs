@@ -37,7 +37,8 @@ pub struct Unpacked {
 /// checks, the destination.
 pub struct Target<'a> {
     pub root: &'a Dir,
-    /// The tree's path, for messages.
+    /// The tree's name in `root`, and its path, for messages.
+    pub tree: &'a str,
     pub tree_path: &'a Path,
     pub dest: &'a Dir,
 }
@@ -54,11 +55,8 @@ pub fn unpack<S: Source + ?Sized>(
 ) -> Result<Unpacked> {
     let tree_path = target.tree_path;
     let cannot = |e| fs_failure("cannot create the staging directory", tree_path, e);
-    target
-        .root
-        .mkdir(crate::staging::TREE, 0o700)
-        .map_err(cannot)?;
-    let tree = target.root.open_dir(crate::staging::TREE).map_err(cannot)?;
+    target.root.mkdir(target.tree, 0o700).map_err(cannot)?;
+    let tree = target.root.open_dir(target.tree).map_err(cannot)?;
     let shared = Shared {
         next: AtomicU64::new(0),
         failed: AtomicBool::new(false),

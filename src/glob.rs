@@ -135,6 +135,11 @@ impl Glob {
     }
 }
 
+/// `*` and `?` over a whole string, `/` included: job names (`test *` matches `test 1/3`).
+pub fn wildcard(glob: &str, name: &str) -> bool {
+    segment(glob, name, &mut 0)
+}
+
 /// `*` and `?` within one segment, with backtracking over the last `*`: a later `*` can
 /// always absorb what an earlier one would, so O(glob × name) at worst. `steps` grows by
 /// one per turn of the loop.

@@ -49,7 +49,7 @@ fn fetch_by_ref_unpacks_the_sample_artifact() {
     let req = &archive_requests(&server)[0];
     assert_eq!(
         req.target,
-        "/api/v4/projects/1/jobs/artifacts/main/download?job=build"
+        "/api/v4/projects/1/jobs/artifacts/main/download?job=build&search_recent_successful_pipelines=true"
     );
     assert_eq!(req.header("job-token"), Some(TOKEN));
     assert_no_temp(g.dir());
@@ -140,7 +140,7 @@ fn every_selection_and_encoding_reaches_gitlab_as_gitlab_expects() {
         assert_eq!(
             last.target,
             format!(
-                "/api/v4/projects/group%2Fsub%2Fmy.project/jobs/artifacts/{ref_enc}/download?job={job_enc}"
+                "/api/v4/projects/group%2Fsub%2Fmy.project/jobs/artifacts/{ref_enc}/download?job={job_enc}&search_recent_successful_pipelines=true"
             )
         );
     }
@@ -693,8 +693,8 @@ fn json_summary_is_parseable() {
     let v: serde_json::Value = serde_json::from_slice(&run.success().stdout).unwrap();
     assert_eq!(v["files"], 2);
     assert_eq!(v["bytes"], 8);
-    assert_eq!(v["ref"], "main");
-    assert_eq!(v["job"]["name"], "build");
+    assert_eq!(v["jobs"][0]["ref"], "main");
+    assert_eq!(v["jobs"][0]["name"], "build");
     assert_eq!(v["destination"], "o");
     assert_eq!(v["project"], "1");
 }
@@ -736,7 +736,7 @@ fn one_file_to_stdout_and_to_a_file_by_ref_and_by_id() {
     let last = archive_requests(&server).pop().unwrap();
     assert_eq!(
         last.target,
-        "/api/v4/projects/1/jobs/artifacts/main/raw/reports/junit.xml?job=build"
+        "/api/v4/projects/1/jobs/artifacts/main/raw/reports/junit.xml?job=build&search_recent_successful_pipelines=true"
     );
     let mut g = gljob(&server);
     g.args(&[

@@ -95,8 +95,7 @@ fn no_such_job_on_the_ref_names_ref_job_and_causes() {
         .fails_unchanged(
             6,
             &[
-                "latest successful pipeline for \"main\"",
-                "\"Build\"",
+                "no recent successful job \"Build\" with artifacts on \"main\"",
                 "case-sensitive",
                 "still running",
                 "expired",

@@ -85,7 +85,8 @@ fn a_206_that_runs_past_the_range_asked_for_is_refused_not_unpacked() {
             ),
         ));
         let mut g = gljob(&server);
-        g.args(&["fetch", "--ref", "main", "--job", "build"]).args(args);
+        g.args(&["fetch", "--ref", "main", "--job", "build"])
+            .args(args);
         let run = g.fails_unchanged(7, &["exactly the range gljob asked for"]);
         assert!(!run.stdout().contains("x/y"), "{run}");
     }
@@ -164,11 +165,7 @@ fn staging_in(dest: &Path) -> Option<PathBuf> {
 }
 
 /// Waits (polling, bounded) until `ready` holds for the staging directory or `child` ends.
-fn when(
-    child: &mut std::process::Child,
-    dest: &Path,
-    ready: impl Fn(&Path) -> bool,
-) -> bool {
+fn when(child: &mut std::process::Child, dest: &Path, ready: impl Fn(&Path) -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if staging_in(dest).is_some_and(|s| ready(&s)) {
@@ -213,18 +210,26 @@ fn sigterm_at_many_points_of_a_commit_leaves_the_old_tree_or_the_new_one() {
                 "fetch", "--ref", "main", "--job", "build", "--dest", "out", "--quiet",
             ])
             .spawn();
-        let hit = when(&mut child, &dest, |s| s.join("aside").join(point.to_string()).exists());
+        let hit = when(&mut child, &dest, |s| {
+            s.join("aside").join(point.to_string()).exists()
+        });
         if hit {
             signal(&child, "-TERM");
         }
         let run = g.wait(child);
         let now = tree(&dest);
         if run.code == Some(0) {
-            assert!(!hit, "a commit interrupted at step {point} finished anyway\n{run}");
+            assert!(
+                !hit,
+                "a commit interrupted at step {point} finished anyway\n{run}"
+            );
             assert_eq!(std::fs::read(dest.join("f/00000")).unwrap(), b"new");
         } else {
             run.code(143);
-            assert_eq!(now, old, "interrupted at step {point}: DEST is the old tree\n{run}");
+            assert_eq!(
+                now, old,
+                "interrupted at step {point}: DEST is the old tree\n{run}"
+            );
         }
         assert_no_temp(g.dir());
     }
@@ -279,7 +284,11 @@ fn sigkill_during_the_commit_then_a_rerun_restores_the_old_tree() {
     assert!(when(&mut child, &dest, |s| s.join("aside/3000").exists()));
     signal(&child, "-KILL");
     let _ = g.wait(child);
-    assert_ne!(tree(&dest), old, "killed half-way: DEST is a mix until the next run");
+    assert_ne!(
+        tree(&dest),
+        old,
+        "killed half-way: DEST is a mix until the next run"
+    );
     let mut again = as_job(Gljob::bare(), &server);
     let rerun = again
         .args(&["fetch", "--ref", "main", "--job", "nope", "--dest"])
@@ -331,10 +340,18 @@ fn a_directory_swapped_for_a_symlink_during_the_commit_is_never_written_through(
         late = position.is_some_and(|p| p > 5000);
     }
     let run = g.wait(child);
-    assert_eq!(snapshot(&outside), canary, "nothing was written outside DEST\n{run}");
+    assert_eq!(
+        snapshot(&outside),
+        canary,
+        "nothing was written outside DEST\n{run}"
+    );
     if late {
         run.code(8).stderr_has(&["no longer a directory"]);
-        assert_eq!(std::fs::read(dest.join("a/00000")).unwrap(), b"old", "rolled back");
+        assert_eq!(
+            std::fs::read(dest.join("a/00000")).unwrap(),
+            b"old",
+            "rolled back"
+        );
     }
     assert_no_temp(g.dir());
 }
@@ -350,7 +367,10 @@ fn a_directory_only_named_like_staging_is_never_deleted() {
     g.args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
         .success();
-    assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"the user's");
+    assert_eq!(
+        std::fs::read(mine.join("notes.txt")).unwrap(),
+        b"the user's"
+    );
 }
 
 #[test]
@@ -369,7 +389,10 @@ fn a_live_runs_staging_is_left_alone_whatever_its_pid_says() {
     g.args(&["fetch", "--ref", "main", "--job", "build"])
         .run()
         .success();
-    assert!(live.join("artifacts.zip").exists(), "the live run's staging is intact");
+    assert!(
+        live.join("artifacts.zip").exists(),
+        "the live run's staging is intact"
+    );
     drop(held);
 }
 
@@ -378,7 +401,10 @@ fn staging_and_the_list_temporary_are_private() {
     for list in [false, true] {
         let server = server();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        publish_build(&server, build(&[Entry::file("d.bin", &data, 0o600).stored()]));
+        publish_build(
+            &server,
+            build(&[Entry::file("d.bin", &data, 0o600).stored()]),
+        );
         // The first answer stalls after a few bytes: the temporaries exist by then.
         server.inject(Fault::new(
             "/download",
@@ -395,11 +421,16 @@ fn staging_and_the_list_temporary_are_private() {
             .expect("gljob asked for the archive");
         let (dir, archive) = if list {
             let tmp = g.dir().join("tmp");
-            let dir = std::fs::read_dir(&tmp).unwrap().flatten().next().unwrap().path();
+            let dir = std::fs::read_dir(&tmp)
+                .unwrap()
+                .flatten()
+                .next()
+                .unwrap()
+                .path();
             (dir.clone(), dir.join("artifacts.zip"))
         } else {
             let dir = staging_in(g.dir()).expect("a staging directory");
-            (dir.clone(), dir.join("artifacts.zip"))
+            (dir.clone(), dir.join("tree.zip"))
         };
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
@@ -433,7 +464,15 @@ fn a_name_deeper_than_the_limit_is_refused_before_anything_is_written() {
         .fails_unchanged(8, &["2000 directories deep", "--max-depth"]);
     let mut g = gljob(&server);
     g.args(&[
-        "fetch", "--ref", "main", "--job", "build", "--dest", "out", "--max-depth", "2000",
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--dest",
+        "out",
+        "--max-depth",
+        "2000",
     ])
     .run()
     .success();
@@ -445,7 +484,15 @@ fn the_directories_a_name_implies_count_as_entries() {
     publish_build(&server, deep(10, 60));
     let mut g = gljob(&server);
     g.args(&[
-        "fetch", "--ref", "main", "--job", "build", "--dest", "out", "--max-entries", "100",
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--dest",
+        "out",
+        "--max-entries",
+        "100",
     ])
     .fails_unchanged(8, &["counting the directories", "--max-entries"]);
     gljob(&server)
@@ -464,7 +511,9 @@ fn planning_a_directory_of_deep_names_stays_in_flat_memory() {
         &server,
     );
     let run = g
-        .args(&["fetch", "--ref", "main", "--job", "build", "--list", "--quiet"])
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--list", "--quiet",
+        ])
         .run();
     run.success();
     let peak: u64 = run

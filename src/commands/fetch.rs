@@ -1,5 +1,7 @@
-//! `gljob fetch`: choose a job, download its artifacts archive, unpack it all or nothing.
-//! Also one file (`--file`, GitLab's single-file routes), a filter (`--path`) and a listing
+//! `gljob fetch`: the orchestration of "which jobs?" (`select.rs`), "get the bytes"
+//! (`download.rs`) and "write them" (`extract.rs`, `merge.rs`, `commit.rs`): choose the
+//! jobs, download and unpack each into staging, merge them, commit all or nothing. Also one
+//! file (`--file`, GitLab's single-file routes), a filter (`--path`) and a listing
 //! (`--list`).
 
 use std::fs::{self, File};
@@ -19,128 +21,15 @@ use crate::download::{self, Remote};
 use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::extract::{self, Target, Unpacked};
 use crate::glob::Globs;
+use crate::merge::{self, Part};
 use crate::output::bytes;
 use crate::progress::Progress;
+use crate::select::{self, Chosen, Selection};
 use crate::signals;
 use crate::staging::{Staging, TREE};
 use crate::term::{self, escape};
-use crate::transport::{HttpError, TOKEN_HINT};
+use crate::transport::HttpError;
 use crate::zipfmt::Type;
-
-/// Which job's artifacts, in which project.
-struct Selection {
-    project: String,
-    by: By,
-}
-
-enum By {
-    Ref { git_ref: String, job: String },
-    Id(u64),
-}
-
-impl Selection {
-    fn from_args(args: &FetchArgs, config: &Config) -> Result<Selection, Failure> {
-        let by = match (&args.git_ref, &args.job, args.job_id) {
-            (Some(r), Some(j), None) => By::Ref {
-                git_ref: r.clone(),
-                job: j.clone(),
-            },
-            (None, None, Some(id)) => By::Id(id),
-            (_, _, Some(_)) => {
-                return Err(usage("--job-id cannot be combined with --ref or --job"));
-            }
-            (Some(_), None, None) => {
-                return Err(usage(
-                    "--ref needs --job NAME (the job whose artifacts to fetch)",
-                ));
-            }
-            (None, Some(_), None) => {
-                return Err(usage(
-                    "--job needs --ref REF (the branch or tag whose latest successful pipeline ran it)",
-                ));
-            }
-            (None, None, None) => {
-                return Err(usage(
-                    "choose the job: --ref REF --job NAME, or --job-id ID",
-                ));
-            }
-        };
-        let project = match args
-            .project
-            .clone()
-            .filter(|p| !p.is_empty())
-            .or_else(|| config.project_id.clone())
-        {
-            Some(p) => p.trim_matches('/').to_string(),
-            None => {
-                return Err(fail(Kind::Config, "no project: --project is not given and CI_PROJECT_ID is not set")
-                    .hint("pass --project group/project (or its numeric id); inside a CI job GitLab sets CI_PROJECT_ID"));
-            }
-        };
-        Ok(Selection { project, by })
-    }
-
-    /// `/projects/:id/jobs/…`, the common prefix of every artifact route.
-    fn jobs_path(&self) -> String {
-        format!("/projects/{}/jobs", encode(&self.project))
-    }
-
-    fn archive_path(&self) -> String {
-        match &self.by {
-            By::Ref { git_ref, job } => format!(
-                "{}/artifacts/{}/download?job={}",
-                self.jobs_path(),
-                encode(git_ref),
-                encode(job)
-            ),
-            By::Id(id) => format!("{}/{id}/artifacts", self.jobs_path()),
-        }
-    }
-
-    /// GitLab's single-file routes; the entry path keeps its slashes.
-    fn file_path(&self, entry: &str) -> String {
-        let entry: Vec<String> = entry
-            .trim_start_matches('/')
-            .split('/')
-            .map(encode)
-            .collect();
-        let entry = entry.join("/");
-        match &self.by {
-            By::Ref { git_ref, job } => format!(
-                "{}/artifacts/{}/raw/{entry}?job={}",
-                self.jobs_path(),
-                encode(git_ref),
-                encode(job)
-            ),
-            By::Id(id) => format!("{}/{id}/artifacts/{entry}", self.jobs_path()),
-        }
-    }
-
-    /// "job build on ref main in group/app", for messages.
-    fn describe(&self) -> String {
-        match &self.by {
-            By::Ref { git_ref, job } => format!(
-                "job {job:?} of the latest successful pipeline for {git_ref:?} in project {}",
-                self.project
-            ),
-            By::Id(id) => format!("job {id} in project {}", self.project),
-        }
-    }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters: slashes in project paths
-/// and refs, spaces, `#`, `?`, `%`, `+` and non-ASCII in job names.
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 pub fn run(config: &Config, args: FetchArgs) -> Result<()> {
     if args.output.is_some() && args.file.is_none() {
@@ -154,19 +43,45 @@ pub fn run(config: &Config, args: FetchArgs) -> Result<()> {
     if args.list && args.dest.is_some() {
         return Err(usage("--list writes nothing, so --dest has no meaning with it").into());
     }
+    if args.per_job && (args.list || args.file.is_some()) {
+        return Err(
+            usage("--per-job arranges unpacked files; --list and --file unpack nothing").into(),
+        );
+    }
     let limits = limits(&args)?;
     let selection = Selection::from_args(&args, config)?;
     let mut api = Api::new(config)?;
     api.transport.set_quiet(args.quiet);
     signals::install();
 
-    if let Some(entry) = &args.file {
-        return fetch_file(&api, &selection, entry, args.output.as_deref());
-    }
-    if args.list {
-        return list(&api, &selection, &limits, args.json, args.quiet);
+    if args.file.is_some() || args.list {
+        let chosen = match selection.direct() {
+            Some(chosen) => chosen,
+            None => one(select::resolve(&api, &selection, args.quiet)?)?,
+        };
+        if let Some(entry) = &args.file {
+            return fetch_file(&api, &chosen, entry, args.output.as_deref());
+        }
+        return list(&api, &chosen, &limits, args.json, args.quiet);
     }
     unpack(&api, &selection, &args, &limits)
+}
+
+/// The one job `--file` and `--list` need.
+fn one(mut jobs: Vec<Chosen>) -> Result<Chosen> {
+    if jobs.len() == 1 {
+        return Ok(jobs.remove(0));
+    }
+    Err(usage(&format!(
+        "--file and --list take one job, and the selection matches {}: {}",
+        jobs.len(),
+        jobs.iter()
+            .filter_map(|j| j.name.as_deref())
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .into())
 }
 
 fn limits(args: &FetchArgs) -> Result<Limits, Failure> {
@@ -206,72 +121,238 @@ fn parse_size(text: &str) -> Option<u64> {
 /// The temporary archive's name in the staging directory.
 const ARCHIVE: &str = "artifacts.zip";
 
-/// The whole fetch: download into staging, plan, unpack, verify, commit.
+/// The whole fetch: choose the jobs, download and unpack each into staging (a few at a
+/// time), merge them, commit.
 fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -> Result<()> {
     let dest = PathBuf::from(args.dest.as_deref().unwrap_or("."));
     let globs = Globs::new(&args.path);
-    let keep = |p: &str| globs.keep(p);
-    let mut progress = Progress::new(args.quiet);
+    let started = std::time::Instant::now();
+    let jobs = match selection.direct() {
+        Some(chosen) => vec![chosen],
+        None => select::resolve(api, selection, args.quiet)?,
+    };
     let mut staging = Staging::new(&dest)?;
-    let url = api.url(&selection.archive_path());
-    let (written, download_bytes) = with_restarts(api, || {
-        staging.remove(ARCHIVE)?;
-        staging.remove(TREE)?;
-        let file = staging.create_file(ARCHIVE)?;
-        let remote = Remote::open(
-            &api.transport,
-            &url,
-            file,
-            &staging.root_path.join(ARCHIVE),
-            &mut progress,
-        )?;
-        let plan = archive::plan(&remote, limits, &keep)?;
-        if !globs.is_empty() && plan.files == 0 {
-            return Err(no_match(&args.path, &plan.examples).into());
+    let job = Job {
+        api,
+        staging: &staging,
+        globs: &globs,
+        path_args: &args.path,
+        limits,
+        quiet: args.quiet,
+    };
+    let (jobs, written) = match job.all(&jobs, args.per_job) {
+        Err((i, e)) if jobs.len() == 1 && jobs[i].is_missing_by_ref(&e) => {
+            // The by-ref route does not know it: the jobs list may (an older GitLab, or a
+            // job missing from the newest pipeline). Start again with what it finds.
+            let found = select::fallback(api, &jobs[i], e)?;
+            for name in [TREE.to_string(), tree_name(0)] {
+                staging.remove(&name)?;
+            }
+            let written = job
+                .all(&found, args.per_job)
+                .map_err(|(i, e)| found[i].explain(e))?;
+            (found, written)
         }
-        let tree_path = staging.tree_path();
-        let target = Target {
-            root: &staging.root,
-            tree_path: &tree_path,
-            dest: &staging.dest,
-        };
-        let written = if globs.is_empty() {
-            unpack_while_downloading(&remote, &plan, &keep, &target, &mut progress)?
-        } else {
-            let ranges = archive::ranges(&remote, &plan, &keep)?;
-            remote.fetch_ranges(&ranges, &mut progress)?;
-            extract::unpack(&remote, &plan, &keep, &target, workers(&plan))?
-        };
-        Ok((written, remote.received()))
-    })
-    .map_err(|e| explain(e, selection))?;
-    progress.clear();
+        Err((i, e)) => return Err(jobs[i].explain(e)),
+        Ok(written) => (jobs, written),
+    };
     commit::commit(&mut staging)?;
     drop(staging);
 
-    let seconds = progress.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        let (job_id, job_name, git_ref) = match &selection.by {
-            By::Ref { git_ref, job } => (None, Some(job.as_str()), Some(git_ref.as_str())),
-            By::Id(id) => (Some(*id), None, None),
-        };
         let summary = json!({
-            "project": selection.project, "job": {"id": job_id, "name": job_name}, "ref": git_ref,
-            "pipeline_id": null, "files": written.files, "bytes": written.bytes, "download_bytes": download_bytes,
+            "project": selection.project,
+            "jobs": jobs.iter().map(Chosen::json).collect::<Vec<_>>(),
+            "files": written.files, "bytes": written.bytes, "download_bytes": written.download_bytes,
             "seconds": (seconds * 1000.0).round() / 1000.0, "destination": dest.display().to_string(),
         });
         term::stdout(format!("{summary}\n").as_bytes())?;
     }
     if !args.quiet {
+        let from = match jobs.as_slice() {
+            [one] => one.describe(),
+            many => format!(
+                "{} jobs ({}) in project {}",
+                many.len(),
+                many.iter()
+                    .map(|j| j.name.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                selection.project
+            ),
+        };
         term::stderr(&format!(
-            "gljob: fetched {} files ({}) from {} into {} in {seconds:.1} s\n",
-            written.files,
-            bytes(written.bytes),
-            escape(&selection.describe()),
+            "gljob: fetched {} from {} into {} in {seconds:.1} s\n",
+            count(written.files, "file", &bytes(written.bytes)),
+            escape(&from),
             escape(&dest.display().to_string()),
         ));
     }
     Ok(())
+}
+
+/// "1 file (12 B)", "3 files (1.2 MiB)".
+fn count(n: u64, what: &str, size: &str) -> String {
+    format!("{n} {what}{} ({size})", if n == 1 { "" } else { "s" })
+}
+
+/// What a fetch wrote and downloaded, over all its jobs.
+#[derive(Default)]
+struct Written {
+    files: u64,
+    bytes: u64,
+    download_bytes: u64,
+}
+
+/// Jobs downloaded and unpacked at the same time: enough to overlap the requests' latency,
+/// few enough that memory stays flat however many jobs a fan-in names.
+const CONCURRENT_JOBS: usize = 3;
+
+fn tree_name(i: usize) -> String {
+    format!("{TREE}-{i}")
+}
+
+/// Everything one fetch's jobs share.
+struct Job<'a> {
+    api: &'a Api,
+    staging: &'a Staging,
+    globs: &'a Globs,
+    path_args: &'a [String],
+    limits: &'a Limits,
+    quiet: bool,
+}
+
+impl Job<'_> {
+    /// Downloads and unpacks every job, [`CONCURRENT_JOBS`] at a time, then makes the one
+    /// tree the commit moves: a single job's directly, several merged (or one directory
+    /// each with `--per-job`). The error says which job failed (unexplained).
+    fn all(&self, jobs: &[Chosen], per_job: bool) -> Result<Written, (usize, anyhow::Error)> {
+        if jobs.len() == 1 && !per_job {
+            let (unpacked, download) = self.one(&jobs[0], TREE, !self.quiet).map_err(|e| (0, e))?;
+            return Ok(Written {
+                files: unpacked.files,
+                bytes: unpacked.bytes,
+                download_bytes: download,
+            });
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let results: Vec<(usize, Result<(Unpacked, u64)>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..CONCURRENT_JOBS.min(jobs.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            if i >= jobs.len() || failed.load(std::sync::atomic::Ordering::SeqCst) {
+                                return done;
+                            }
+                            let result = self.one(&jobs[i], &tree_name(i), false);
+                            match &result {
+                                Err(_) => failed.store(true, std::sync::atomic::Ordering::SeqCst),
+                                Ok((u, _)) if !self.quiet => term::stderr(&format!(
+                                    "gljob: {}: {}\n",
+                                    escape(&jobs[i].describe()),
+                                    count(u.files, "file", &bytes(u.bytes))
+                                )),
+                                Ok(_) => {}
+                            }
+                            done.push((i, result));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        let mut written = Written::default();
+        let mut first_error: Option<(usize, anyhow::Error)> = None;
+        for (i, result) in results {
+            match result {
+                Ok((u, download)) => {
+                    written.files += u.files;
+                    written.bytes += u.bytes;
+                    written.download_bytes += download;
+                }
+                Err(e) if first_error.as_ref().is_none_or(|(j, _)| i < *j) => {
+                    first_error = Some((i, e))
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(failure) = first_error {
+            return Err(failure);
+        }
+        let mut names: Vec<String> = Vec::new();
+        let parts: Vec<Part> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let dir = per_job.then(|| {
+                    let mut name = job.dir_name();
+                    if names.contains(&name) {
+                        name = format!("{name} ({})", job.id.unwrap_or(i as u64));
+                    }
+                    names.push(name.clone());
+                    name
+                });
+                Part {
+                    tree: tree_name(i),
+                    label: job.describe(),
+                    dir,
+                }
+            })
+            .collect();
+        merge::merge(self.staging, &parts).map_err(|e| (0, e))?;
+        Ok(written)
+    }
+
+    /// One job: download into `artifacts-TREE.zip`, plan, unpack into `tree`.
+    fn one(&self, chosen: &Chosen, tree: &str, show: bool) -> Result<(Unpacked, u64)> {
+        let staging = self.staging;
+        let url = self.api.url(&chosen.archive_path());
+        let archive = format!("{tree}.zip");
+        let keep = |p: &str| self.globs.keep(p);
+        let mut progress = Progress::new(!show);
+        let result = download::with_restarts(&self.api.transport, || {
+            staging.remove(&archive)?;
+            staging.remove(tree)?;
+            let file = staging.create_file(&archive)?;
+            let remote = Remote::open(
+                &self.api.transport,
+                &url,
+                file,
+                &staging.root_path.join(&archive),
+                &mut progress,
+            )?;
+            let plan = archive::plan(&remote, self.limits, &keep)?;
+            if !self.globs.is_empty() && plan.files == 0 {
+                return Err(no_match(self.path_args, &plan.examples).into());
+            }
+            let tree_path = staging.root_path.join(tree);
+            let target = Target {
+                root: &staging.root,
+                tree,
+                tree_path: &tree_path,
+                dest: &staging.dest,
+            };
+            let written = if self.globs.is_empty() {
+                unpack_while_downloading(&remote, &plan, &keep, &target, &mut progress)?
+            } else {
+                let ranges = archive::ranges(&remote, &plan, &keep)?;
+                remote.fetch_ranges(&ranges, &mut progress)?;
+                extract::unpack(&remote, &plan, &keep, &target, workers(&plan))?
+            };
+            Ok((written, remote.received()))
+        });
+        progress.clear();
+        // The archive is not needed once its entries are unpacked.
+        let _ = staging.remove(&archive);
+        result
+    }
 }
 
 /// Unpacking threads: file creation dominates many-file archives, and two threads on two
@@ -309,27 +390,6 @@ fn unpack_while_downloading(
     })
 }
 
-/// Runs a download attempt, starting over (a fresh download, a fresh plan) when the server
-/// answered a resumed request with a whole archive, at most `GLJOB_RETRIES` times.
-fn with_restarts<T>(api: &Api, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut restarts = 0;
-    loop {
-        match attempt() {
-            Err(e) if download::is_restart(&e) => {
-                if restarts >= api.transport.retries() {
-                    return Err(fail(Kind::Network, format!("{e}, {} times in a row", restarts + 1))
-                        .hint("the server or a proxy ignores Range requests and the connection keeps breaking; retry the job, or raise GLJOB_RETRIES")
-                        .into());
-                }
-                restarts += 1;
-                api.transport
-                    .warn(format_args!("{e}; starting over with a fresh plan"));
-            }
-            other => return other,
-        }
-    }
-}
-
 /// `--path` matched nothing: name the globs and a few entries that exist.
 fn no_match(globs: &[String], examples: &[String]) -> Failure {
     fail(Kind::NotFound, format!("--path {} matched no entry of the archive", globs.join(" --path ")))
@@ -340,28 +400,29 @@ fn no_match(globs: &[String], examples: &[String]) -> Failure {
 /// `--list`: the entries with mode, size and path; `--json` for scripts. Writes nothing to
 /// the workspace: the archive goes to a temporary directory that is always removed. The
 /// archive is checked like any other, so a hostile one is refused here too.
-fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bool) -> Result<()> {
+fn list(api: &Api, chosen: &Chosen, limits: &Limits, json: bool, quiet: bool) -> Result<()> {
     let temp = TempDir::new()?;
     let path = temp.0.join(ARCHIVE);
-    let url = api.url(&selection.archive_path());
     let mut progress = Progress::new(quiet);
-    let (archive, plan) = with_restarts(api, || {
-        let _ = fs::remove_file(&path);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| fs_failure("cannot create the temporary archive", &path, e))?;
-        let archive = Remote::open(&api.transport, &url, file, &path, &mut progress)?;
-        let plan = archive::plan(&archive, limits, &|_: &str| true)?;
-        // Only symlinks need their data (the target) to be listed.
-        let links = archive::ranges(&archive, &plan, &|p: &str| plan.is_link(p))?;
-        archive.fetch_ranges(&links, &mut progress)?;
-        Ok((archive, plan))
-    })
-    .map_err(|e| explain(e, selection))?;
+    let ((archive, plan), _) = select::with_fallback(api, chosen, |chosen| {
+        let url = api.url(&chosen.archive_path());
+        download::with_restarts(&api.transport, || {
+            let _ = fs::remove_file(&path);
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| fs_failure("cannot create the temporary archive", &path, e))?;
+            let archive = Remote::open(&api.transport, &url, file, &path, &mut progress)?;
+            let plan = archive::plan(&archive, limits, &|_: &str| true)?;
+            // Only symlinks need their data (the target) to be listed.
+            let links = archive::ranges(&archive, &plan, &|p: &str| plan.is_link(p))?;
+            archive.fetch_ranges(&links, &mut progress)?;
+            Ok((archive, plan))
+        })
+    })?;
     progress.clear();
     let mut out = std::io::BufWriter::new(Vec::new());
     if json {
@@ -415,12 +476,20 @@ fn list(api: &Api, selection: &Selection, limits: &Limits, json: bool, quiet: bo
 
 /// `--file`: one entry through GitLab's single-file route, streamed to stdout or atomically
 /// to a file (a temporary beside it, renamed when complete).
-fn fetch_file(api: &Api, selection: &Selection, entry: &str, output: Option<&str>) -> Result<()> {
-    let url = api.url(&selection.file_path(entry));
-    let response = api
-        .transport
-        .get(&url, &[])
-        .map_err(|e| explain_file(e, selection, entry))?;
+fn fetch_file(api: &Api, chosen: &Chosen, entry: &str, output: Option<&str>) -> Result<()> {
+    let ((response, url), _) = select::with_fallback(api, chosen, |chosen| {
+        let url = api.url(&chosen.file_path(entry));
+        match api.transport.get(&url, &[]) {
+            Ok(response) => Ok((response, url)),
+            Err(e)
+                if e.downcast_ref::<HttpError>()
+                    .is_some_and(|h| h.status == 404 && h.says("404 page not found")) =>
+            {
+                Err(chosen.explain_file(e, entry))
+            }
+            Err(e) => Err(e),
+        }
+    })?;
     download::check_content_type(&url, &response)?;
     let expected = response.body().content_length();
     let mut reader = response.into_body().into_reader();
@@ -540,104 +609,9 @@ impl Drop for TempDir {
     }
 }
 
-/// What a failed archive download means, in GitLab's terms (gitlab-api.md §3–§4).
-fn explain(err: anyhow::Error, selection: &Selection) -> anyhow::Error {
-    let http = match err.downcast::<HttpError>() {
-        Ok(http) => http,
-        Err(other) => return other,
-    };
-    let project = &selection.project;
-    let failure = match (http.status, http.message.as_deref()) {
-        (401, _) => fail(Kind::Auth, "GitLab rejected CI_JOB_TOKEN (401 Unauthorized)").detail(http.tried()).hint(TOKEN_HINT),
-        (403, Some(m)) if m.contains("not allowed from") => fail(Kind::Forbidden, format!("project {project} does not let this job's token in (403)"))
-            .detail(http.tried())
-            .hint(format!("add this project to the job-token allowlist of {project}: Settings → CI/CD → Job token permissions → Add project"))
-            .hint("the allowlist never adds permissions: the user who triggered this job also needs a role in that project"),
-        (403, Some(m)) if m.contains("Insufficient permissions") => fail(Kind::Forbidden, format!("the job-token allowlist entry in {project} lacks a permission (403)"))
-            .detail(http.tried())
-            .hint(format!("in {project}: Settings → CI/CD → Job token permissions, grant this project the read_jobs permission")),
-        (403, _) if is_storage(&http) => fail(Kind::Forbidden, "object storage refused the download link (403)")
-            .detail(http.tried())
-            .hint("the presigned URL may have expired or the storage clock is off; retry the job"),
-        (403, _) => fail(Kind::Forbidden, format!("GitLab refused access to the artifacts of {} (403)", selection.describe()))
-            .detail(http.tried())
-            .hint(format!("the user who triggered this job needs at least the Reporter role in {project} (Developer or Maintainer if the job sets artifacts:access)"))
-            .hint(format!("or the job-token allowlist of {project} must include this project: Settings → CI/CD → Job token permissions")),
-        (404, Some("404 Project Not Found")) => fail(Kind::NotFound, format!("GitLab does not show project {project} to this job (404 Project Not Found)"))
-            .detail(http.tried())
-            .hint("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project")
-            .hint(format!("a private project answers 404 when the job token may not see it: add this project to the job-token allowlist of {project} (Settings → CI/CD → Job token permissions), and check the triggering user's role"))
-            .hint("on GitLab EE without a Premium licence, artifact routes answer 404 to job tokens even for the job's own project"),
-        (404, Some("404 Not found" | "404 Job Not Found")) => match &selection.by {
-            By::Ref { git_ref, job } => fail(Kind::NotFound, format!("the latest successful pipeline for {git_ref:?} in {project} has no job {job:?} with artifacts"))
-                .detail(http.tried())
-                .hint("the usual causes: a typo in the job name (it is exact and case-sensitive, e.g. 'test 1/3'); the job did not run in that pipeline; the newest pipeline for the ref is still running or failed (only successful ones count); the artifacts expired"),
-            By::Id(id) => fail(Kind::NotFound, format!("project {project} has no job {id}"))
-                .detail(http.tried())
-                .hint("check --job-id and --project: job ids are per GitLab instance, but the job must belong to the project"),
-        },
-        (404, Some("404 Not Found")) => fail(Kind::NotFound, format!("{} has no artifacts archive", selection.describe()))
-            .detail(http.tried())
-            .hint("the artifacts expired or were erased, or the job declared no artifacts: (see artifacts:expire_in in its .gitlab-ci.yml)"),
-        (404, _) => fail(Kind::NotFound, "GitLab has no such route (404)")
-            .detail(http.tried())
-            .hint("check that CI_API_V4_URL ends in /api/v4 and that --project is an id or a full path"),
-        _ => http.into_failure(),
-    };
-    failure.into()
-}
-
-/// Explains single-file failures: an absent entry, then everything an archive fetch can say.
-fn explain_file(err: anyhow::Error, selection: &Selection, entry: &str) -> anyhow::Error {
-    match err.downcast_ref::<HttpError>() {
-        Some(http) if http.status == 404 && http.says("404 page not found") => fail(Kind::NotFound, format!("the artifacts of {} have no file {entry:?}", selection.describe()))
-            .detail(http.tried())
-            .hint("the path is the exact entry name in the archive (no leading ./); gljob fetch --list shows them")
-            .into(),
-        _ => explain(err, selection),
-    }
-}
-
-fn is_storage(http: &HttpError) -> bool {
-    !http.api_origin
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encoding_keeps_only_unreserved_characters() {
-        assert_eq!(encode("group/sub/my.project"), "group%2Fsub%2Fmy.project");
-        assert_eq!(encode("test 1/3"), "test%201%2F3");
-        assert_eq!(encode("we#ird?%+ ü"), "we%23ird%3F%25%2B%20%C3%BC");
-        assert_eq!(encode("v1.2.3"), "v1.2.3");
-    }
-
-    #[test]
-    fn routes_for_each_selection() {
-        let by_ref = Selection {
-            project: "a/b.c".into(),
-            by: By::Ref {
-                git_ref: "feature/x".into(),
-                job: "test 1/3".into(),
-            },
-        };
-        assert_eq!(
-            by_ref.archive_path(),
-            "/projects/a%2Fb.c/jobs/artifacts/feature%2Fx/download?job=test%201%2F3"
-        );
-        assert_eq!(
-            by_ref.file_path("dist/a b.txt"),
-            "/projects/a%2Fb.c/jobs/artifacts/feature%2Fx/raw/dist/a%20b.txt?job=test%201%2F3"
-        );
-        let by_id = Selection {
-            project: "7".into(),
-            by: By::Id(42),
-        };
-        assert_eq!(by_id.archive_path(), "/projects/7/jobs/42/artifacts");
-        assert_eq!(by_id.file_path("/x/y"), "/projects/7/jobs/42/artifacts/x/y");
-    }
 
     #[test]
     fn sizes_parse_with_binary_units() {
