@@ -32,6 +32,9 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Components of one path: a name of 2,000 components would create 2,000 directories.
     pub max_depth: u64,
+    /// Symlinks may point outside DEST or to absolute paths (`--allow-external-symlinks`);
+    /// they are created as links and never followed while extracting.
+    pub external_links: bool,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             max_entries: 500_000,
             max_ratio: 200,
             max_depth: 128,
+            external_links: false,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct Plan {
     pub keys: PathKeys,
     /// Every symlink entry's path key: a link target may not pass through any of them.
     pub links: HashSet<u64>,
+    /// [`Limits::external_links`].
+    pub external_links: bool,
     /// Every entry's local-header offset, sorted, then the directory's start: the end of
     /// each entry's bytes is the next offset.
     pub bounds: Vec<u64>,
@@ -117,12 +123,15 @@ pub fn judge(c: &Central) -> Result<Option<(String, Type)>, Failure> {
     Ok(Some((path, c.kind())))
 }
 
-/// The permission bits to give an entry: its own, without setuid, setgid and sticky.
+/// The permission bits to give an entry: its own, exactly (000 too), without setuid,
+/// setgid and sticky; without a Unix mode 0755 for directories and 0644 for files, or
+/// 0444 for a file with the MS-DOS read-only attribute.
 pub fn mode(c: &Central) -> u32 {
     match c.mode {
-        Some(m) if m & 0o777 != 0 => m & 0o777,
-        _ if c.kind() == Type::Dir => 0o755,
-        _ => 0o644,
+        Some(m) => m & 0o777,
+        None if c.kind() == Type::Dir => 0o755,
+        None if c.dos_read_only => 0o444,
+        None => 0o644,
     }
 }
 
@@ -155,6 +164,7 @@ pub fn plan<S: Source + ?Sized>(
         bytes: 0,
         keys,
         links: HashSet::new(),
+        external_links: limits.external_links,
         bounds: Vec::new(),
         examples: Vec::new(),
     };
@@ -348,8 +358,14 @@ pub fn link_target<S: Source + ?Sized>(
             "the symlink {path:?} has a target that is not UTF-8"
         ))
     })?;
-    check_link(&plan.keys, path, &target, &|key| plan.links.contains(&key))
-        .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
+    check_link(
+        &plan.keys,
+        path,
+        &target,
+        &|key| plan.links.contains(&key),
+        plan.external_links,
+    )
+    .map_err(|why| refuse(format!("the symlink {path:?} → {target:?} {why}")))?;
     Ok(target)
 }
 
@@ -402,8 +418,12 @@ pub fn check_link(
     path: &str,
     target: &str,
     is_link: &dyn Fn(u64) -> bool,
+    external: bool,
 ) -> Result<(), &'static str> {
-    check_target_text(target)?;
+    check_target_text(target, external)?;
+    if target.starts_with('/') {
+        return Ok(()); // allowed (external): it names nothing of the archive's
+    }
     let mut resolved = keys.stack();
     let mut dirs: Vec<&str> = path.split('/').collect();
     dirs.pop(); // the link's own name
@@ -418,7 +438,11 @@ pub fn check_link(
             "" | "." => {}
             ".." => {
                 if !resolved.pop() {
-                    return Err("points outside the destination");
+                    return if external {
+                        Ok(()) // it has left DEST: nothing further is the archive's
+                    } else {
+                        Err(OUTSIDE)
+                    };
                 }
             }
             p => resolved.push(p),
@@ -427,16 +451,23 @@ pub fn check_link(
     Ok(())
 }
 
-/// What a link target may not be, whatever it resolves to.
-pub fn check_target_text(target: &str) -> Result<(), &'static str> {
+/// Why a link is refused unless `--allow-external-symlinks`: the refusal says so.
+pub const OUTSIDE: &str =
+    "points outside the destination (--allow-external-symlinks creates such links as links)";
+const ABSOLUTE: &str =
+    "points to an absolute path (--allow-external-symlinks creates such links as links)";
+
+/// What a link target may not be, whatever it resolves to; an absolute one only with
+/// `external` (`--allow-external-symlinks`).
+pub fn check_target_text(target: &str, external: bool) -> Result<(), &'static str> {
     if target.is_empty() || target.len() as u64 > MAX_LINK_TARGET {
         return Err("has an empty or overlong target");
     }
     if target.contains(['\0', '\\']) {
         return Err("has a NUL or backslash in its target");
     }
-    if target.starts_with('/') {
-        return Err("points to an absolute path");
+    if target.starts_with('/') && !external {
+        return Err(ABSOLUTE);
     }
     Ok(())
 }
@@ -548,20 +579,34 @@ mod tests {
     fn link_targets_must_stay_inside_without_chains() {
         let keys = PathKeys::new();
         let none = |_: u64| false;
-        assert!(check_link(&keys, "dist/current", "app", &none).is_ok());
-        assert!(check_link(&keys, "a/b/l", "../../x", &none).is_ok());
-        assert!(check_link(&keys, "a/l", "../../x", &none).is_err());
-        assert!(check_link(&keys, "l", "/etc/passwd", &none).is_err());
-        assert!(check_link(&keys, "l", "..", &none).is_err());
+        assert!(check_link(&keys, "dist/current", "app", &none, false).is_ok());
+        assert!(check_link(&keys, "a/b/l", "../../x", &none, false).is_ok());
+        assert!(check_link(&keys, "a/l", "../../x", &none, false).is_err());
+        assert!(check_link(&keys, "l", "/etc/passwd", &none, false).is_err());
+        assert!(check_link(&keys, "l", "..", &none, false).is_err());
         // x/y -> .. is fine alone, but z -> x/y/.. goes through it.
         let xy = keys.key("x/y");
         let links = |k: u64| k == xy;
-        assert!(check_link(&keys, "z", "x/y/..", &links).is_err());
+        assert!(check_link(&keys, "z", "x/y/..", &links, false).is_err());
         assert!(
-            check_link(&keys, "z", "x/y", &links).is_ok(),
+            check_link(&keys, "z", "x/y", &links, false).is_ok(),
             "pointing at a link is not passing through it"
         );
-        assert!(check_link(&keys, "z", "x/./y/../y/..", &links).is_err());
+        assert!(check_link(&keys, "z", "x/./y/../y/..", &links, false).is_err());
+        // --allow-external-symlinks: outside and absolute targets, but never through a link.
+        assert!(
+            check_link(
+                &keys,
+                "venv/bin/python3",
+                "/usr/bin/python3.11",
+                &none,
+                true
+            )
+            .is_ok()
+        );
+        assert!(check_link(&keys, "a/l", "../../x", &none, true).is_ok());
+        assert!(check_link(&keys, "z", "x/y/..", &links, true).is_err());
+        assert!(check_link(&keys, "l", "a\\b", &none, true).is_err());
     }
 
     #[test]

@@ -162,6 +162,11 @@ pub struct FetchArgs {
     /// most directories deep one entry's path may be (default 128)
     #[argh(option, arg_name = "N")]
     pub max_depth: Option<u64>,
+
+    /// create symlinks that point outside DEST or to absolute paths (a virtualenv's
+    /// bin/python3) as links; gljob still never follows a link while extracting
+    #[argh(switch)]
+    pub allow_external_symlinks: bool,
 }
 
 /// What parsing the command line produced.

@@ -109,7 +109,31 @@ pub fn unpack<S: Source + ?Sized>(
         }
     }
     check_links(source, plan, keep, tree, target.dest)?;
+    date_directories(source, plan, keep, tree)?;
     Ok(total)
+}
+
+/// Gives directory entries their archive times, once everything below them is written
+/// (each file created in a directory changes its time again).
+fn date_directories<S: Source + ?Sized>(
+    source: &S,
+    plan: &Plan,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    tree: &Dir,
+) -> Result<()> {
+    for c in zipfmt::entries(source, plan.dir) {
+        let c = c.map_err(|why| corrupt("(central directory)", &why))?;
+        let (Some(mtime), Some((rel, Type::Dir))) = (c.mtime, archive::judge(&c)?) else {
+            continue;
+        };
+        if !keep(&rel) {
+            continue;
+        }
+        if let Ok(dir) = tree.open_path(Path::new(&rel)).and_then(|d| d.as_file()) {
+            let _ = dir.set_modified(mtime);
+        }
+    }
+    Ok(())
 }
 
 /// The error of a worker that stopped because another one failed.
@@ -343,7 +367,7 @@ pub fn check_links<S: Source + ?Sized>(
             .read_link(name)
             .map_err(|e| placement_failure(&rel, Path::new(&rel), e))?;
         let target = String::from_utf8_lossy(&target).into_owned();
-        resolve_on_disk(tree, dest, &rel, &target).map_err(|why| {
+        resolve_on_disk(tree, dest, &rel, &target, plan.external_links).map_err(|why| {
             fail(
                 Kind::Archive,
                 format!(
@@ -366,7 +390,13 @@ struct Level {
     link: bool,
 }
 
-fn resolve_on_disk(tree: &Dir, dest: &Dir, rel: &str, target: &str) -> Result<(), &'static str> {
+fn resolve_on_disk(
+    tree: &Dir,
+    dest: &Dir,
+    rel: &str,
+    target: &str,
+    external: bool,
+) -> Result<(), &'static str> {
     let step = |level: &Level, name: &str| -> Result<Level, &'static str> {
         let look = |dir: &Option<Dir>| -> Result<(Option<Dir>, bool), &'static str> {
             let Some(dir) = dir else {
@@ -407,6 +437,14 @@ fn resolve_on_disk(tree: &Dir, dest: &Dir, rel: &str, target: &str) -> Result<()
         }
         levels.push(next);
     }
+    if target.starts_with('/') {
+        // Only with --allow-external-symlinks (the lexical check refused it otherwise).
+        return if external {
+            Ok(())
+        } else {
+            Err(crate::archive::OUTSIDE)
+        };
+    }
     for part in target.split('/') {
         if levels.last().is_some_and(|l| l.link) {
             return Err("resolves through another symlink (of the archive or the destination)");
@@ -415,7 +453,11 @@ fn resolve_on_disk(tree: &Dir, dest: &Dir, rel: &str, target: &str) -> Result<()
             "" | "." => {}
             ".." => {
                 if levels.len() <= 1 {
-                    return Err("points outside the destination");
+                    return if external {
+                        Ok(())
+                    } else {
+                        Err(crate::archive::OUTSIDE)
+                    };
                 }
                 levels.pop();
             }

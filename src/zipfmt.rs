@@ -45,6 +45,8 @@ pub struct Central {
     pub offset: u64,
     /// Unix mode with type bits, when the archive was made on Unix.
     pub mode: Option<u32>,
+    /// No Unix mode, but the MS-DOS read-only attribute.
+    pub dos_read_only: bool,
     pub mtime: Option<SystemTime>,
 }
 
@@ -160,7 +162,10 @@ pub const TAIL: u64 = 22 + 65_535 + 20;
 
 /// Finds the central directory from the archive's tail. The directory must end exactly
 /// where the end records begin: data prepended to an archive, or a directory that points
-/// elsewhere, is refused rather than guessed around.
+/// elsewhere, is refused rather than guessed around. Bytes *after* the end record are
+/// allowed, as unzip, bsdtar and Python allow them (bsdtar pads its zip output to
+/// 10240-byte blocks): the last end record within [`TAIL`] whose directory checks out is
+/// taken.
 pub fn find_directory<S: Source + ?Sized>(source: &S) -> Result<Directory, Bad> {
     let len = source.size();
     if len < 22 {
@@ -171,34 +176,69 @@ pub fn find_directory<S: Source + ?Sized>(source: &S) -> Result<Directory, Bad> 
     let tail_len = TAIL.min(len);
     let mut tail = vec![0u8; tail_len as usize];
     read_exact_at(source, &mut tail, len - tail_len)?;
-    let eocd = (0..=tail.len() - 22)
-        .rev()
-        .find(|&i| {
-            u32_at(&tail, i) == EOCD_SIG && i + 22 + u16_at(&tail, i + 20) as usize == tail.len()
-        })
-        .ok_or("it has no end-of-central-directory record: not a zip archive, or truncated")?;
-    let eocd_pos = len - tail_len + eocd as u64;
-    let r = &tail[eocd..];
-    if u16_at(r, 4) != 0 || u16_at(r, 6) != 0 {
-        return Err("it is a multi-disk (split) archive".into());
+    let mut first_error: Option<Bad> = None;
+    for i in (0..=tail.len() - 22).rev() {
+        if u32_at(&tail, i) != EOCD_SIG || i + 22 + u16_at(&tail, i + 20) as usize > tail.len() {
+            continue;
+        }
+        match directory_at(source, &tail, i, len - tail_len + i as u64) {
+            Ok(dir) => return Ok(dir),
+            Err(why) => {
+                first_error.get_or_insert(why);
+            }
+        }
     }
+    Err(first_error.unwrap_or_else(|| {
+        "it has no end-of-central-directory record: not a zip archive, or truncated".into()
+    }))
+}
+
+/// The directory that the end record at `tail[eocd..]` (archive offset `eocd_pos`)
+/// describes, checked.
+fn directory_at<S: Source + ?Sized>(
+    source: &S,
+    tail: &[u8],
+    eocd: usize,
+    eocd_pos: u64,
+) -> Result<Directory, Bad> {
+    let r = &tail[eocd..];
     let mut dir = Directory {
         start: u32_at(r, 16).into(),
         size: u32_at(r, 12).into(),
         entries: u16_at(r, 10).into(),
     };
     let mut dir_end = eocd_pos;
-
-    let zip64 = dir.start == 0xFFFF_FFFF || dir.size == 0xFFFF_FFFF || dir.entries == 0xFFFF;
-    if eocd >= 20 && u32_at(&tail, eocd - 20) == ZIP64_LOCATOR_SIG {
-        let record_pos = u64_at(&tail, eocd - 20 + 8);
+    // Writers that use Zip64 may set every classic field to its maximum, the disk numbers
+    // included (the specification allows it; PHPZipStreamer does it): the Zip64 record
+    // then says what they are.
+    let (disk, cd_disk) = (u16_at(r, 4), u16_at(r, 6));
+    let zip64 = dir.start == 0xFFFF_FFFF
+        || dir.size == 0xFFFF_FFFF
+        || dir.entries == 0xFFFF
+        || disk == 0xFFFF
+        || cd_disk == 0xFFFF;
+    let locator = eocd >= 20 && u32_at(tail, eocd - 20) == ZIP64_LOCATOR_SIG;
+    if !locator && (disk != 0 || cd_disk != 0) {
+        return Err("it is a multi-disk (split) archive".into());
+    }
+    if locator {
+        let record_pos = u64_at(tail, eocd - 20 + 8);
+        if u32_at(tail, eocd - 20 + 4) != 0 || u32_at(tail, eocd - 20 + 16) > 1 {
+            return Err("it is a multi-disk (split) archive".into());
+        }
         let mut rec = [0u8; 56];
-        if record_pos.checked_add(56).is_none_or(|e| e > eocd_pos - 20) {
+        if record_pos
+            .checked_add(56)
+            .is_none_or(|e| e > eocd_pos.saturating_sub(20))
+        {
             return Err("its Zip64 end record points outside the archive".into());
         }
         read_exact_at(source, &mut rec, record_pos)?;
         if u32_at(&rec, 0) != ZIP64_EOCD_SIG {
             return Err("its Zip64 end record is missing".into());
+        }
+        if u32_at(&rec, 16) != 0 || u32_at(&rec, 20) != 0 {
+            return Err("it is a multi-disk (split) archive".into());
         }
         dir = Directory {
             entries: u64_at(&rec, 32),
@@ -302,6 +342,8 @@ impl<S: Source + ?Sized> Entries<'_, S> {
         let extra = &var[name_len..name_len + extra_len];
         let made_on_unix = matches!(h[5], 3 | 19);
         let external = u32_at(&h, 38);
+        // MS-DOS/NTFS attributes: bit 0 is read-only (Windows tools, Python on Windows).
+        let dos_read_only = !made_on_unix && external & 1 != 0;
         let mut c = Central {
             name,
             flags: u16_at(&h, 8),
@@ -311,6 +353,7 @@ impl<S: Source + ?Sized> Entries<'_, S> {
             size: u32_at(&h, 24).into(),
             offset: u32_at(&h, 42).into(),
             mode: (made_on_unix && external >> 16 != 0).then_some(external >> 16),
+            dos_read_only,
             mtime: dos_time(u16_at(&h, 14), u16_at(&h, 12)),
         };
         if u16_at(&h, 34) != 0 && u16_at(&h, 34) != 0xFFFF {
@@ -322,8 +365,12 @@ impl<S: Source + ?Sized> Entries<'_, S> {
     }
 }
 
-/// Zip64 sizes and offsets (0x0001) and the Unix modification time (0x5455).
+/// Zip64 sizes and offsets (0x0001) and the Unix modification time: the extended timestamp
+/// (0x5455, gitlab-runner, Info-ZIP) first, else the old Info-ZIP Unix field (0x5855,
+/// macOS Archive Utility), else the DOS time already read.
 fn apply_extra(c: &mut Central, mut extra: &[u8]) -> Result<(), Bad> {
+    let mut old_unix: Option<SystemTime> = None;
+    let mut extended = false;
     while extra.len() >= 4 {
         let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
         let data = extra
@@ -344,10 +391,18 @@ fn apply_extra(c: &mut Central, mut extra: &[u8]) -> Result<(), Bad> {
             }
             0x5455 if !data.is_empty() && data[0] & 1 != 0 && data.len() >= 5 => {
                 c.mtime = Some(UNIX_EPOCH + Duration::from_secs(u32_at(data, 1).into()));
+                extended = true;
+            }
+            // atime, mtime (then uid, gid in the local header's copy).
+            0x5855 if data.len() >= 8 => {
+                old_unix = Some(UNIX_EPOCH + Duration::from_secs(u32_at(data, 4).into()));
             }
             _ => {}
         }
         extra = &extra[4 + len..];
+    }
+    if !extended && old_unix.is_some() {
+        c.mtime = old_unix;
     }
     if [c.size, c.compressed, c.offset].contains(&0xFFFF_FFFF) {
         return Err("it needs a Zip64 field it does not have".into());

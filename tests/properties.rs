@@ -434,13 +434,12 @@ fn model(work: &Path, entries: &[Gen], dest_has_link: bool) -> Result<Accepted, 
             return Err(format!("{shown:?}: its headers lie"));
         }
         let perms = e.perms & 0o777;
+        // raw_zip always writes a Unix mode (with type bits): its permission bits are kept
+        // exactly, 000 too.
         let expect = match kind {
-            EntryType::File => Expect::File {
-                data,
-                mode: if perms == 0 { 0o644 } else { perms },
-            },
+            EntryType::File => Expect::File { data, mode: perms },
             EntryType::Dir => Expect::Dir {
-                mode: if perms == 0 { 0o755 } else { perms } | 0o700,
+                mode: perms | 0o700,
             },
             EntryType::Symlink => {
                 links.insert(path.clone());

@@ -18,5 +18,8 @@ mod job;
 mod large;
 mod local_faults;
 mod properties;
+// mod readme;
+mod real_archives;
+// mod select;
 mod signals;
 mod transport;

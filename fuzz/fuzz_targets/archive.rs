@@ -44,6 +44,7 @@ const LIMITS: Limits = Limits {
     max_entries: 10_000,
     max_ratio: 200,
     max_depth: 32,
+    external_links: false,
 };
 
 /// One scratch directory per fuzzing process, emptied for each input.
@@ -183,6 +184,7 @@ fn extract_into(file: &File, plan: &Plan, dest: &Path) -> anyhow::Result<()> {
     let tree_path = staging.tree_path();
     let target = extract::Target {
         root: &staging.root,
+        tree: gljob::staging::TREE,
         tree_path: &tree_path,
         dest: &staging.dest,
     };

@@ -102,6 +102,7 @@ fn limits(args: &FetchArgs) -> Result<Limits, Failure> {
     if let Some(n) = args.max_depth {
         limits.max_depth = n;
     }
+    limits.external_links = args.allow_external_symlinks;
     Ok(limits)
 }
 
