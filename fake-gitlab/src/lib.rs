@@ -40,15 +40,22 @@
 //!
 //! | pipeline | project | ref | status | jobs (id name: archive) |
 //! |---|---|---|---|---|
-//! | 6 | 1 | `main` | running | 7 `setup` (success, the [`FINISHED_TOKEN`]'s job): none; 8 `rubocop` (running, the [`TOKEN`]'s job): none |
+//! | 6 | 1 | `main` | running | 7 `setup` (success, the [`FINISHED_TOKEN`]'s job): `setup/env.txt`; 8 `rubocop` (running, the [`TOKEN`]'s job): none |
 //! | 20 | 2 | `main` | success (older) | 100 `build`: decoy |
 //! | 21 | 2 | `main` | success (newest success on main) | 101 `build` retried: decoy; 102 `build`: sample; 103 `test 1/3`: sample; 104 `we#ird?%+ ü`: sample; 105 `no-artifacts`: none; 106 `expired`: sample, expired |
 //! | 22 | 2 | `feature/x` | success | 110 `build`: sample |
 //! | 23 | 2 | `refs/merge-requests/7/head` | success | 111 `build`: sample |
 //! | 24 | 2 | `v1.2.3` | success | 112 `build`: sample |
-//! | 25 | 2 | `main` | running (newest, skipped by by-ref lookups) | 120 `build`: decoy |
+//! | 25 | 2 | `main` | running (skipped by by-ref lookups) | 120 `build`: decoy |
+//! | 26 | 2 | `main` | running (newest; the fan-in upstream) | 150 `compile`: `bin/app`; 151–153 `test 1/3`…`test 3/3`: `reports/test-N.xml` + `reports/summary.txt` (same bytes in all three); 154 `build: [linux, amd64]`: `dist/amd64/app`; 155 `build: [linux, arm64]`: `dist/arm64/app`; 156 `lint` failed, retried: `lint/report.txt` "attempt 1"; 157 `lint` (its retry): `lint/report.txt` "attempt 2"; 158 `slow` running: `slow/out.txt`; 159 `manual` manual: none; 160 `broken` failed: none; bridges 161 `child` → 27, 162 `downstream` → 28 |
+//! | 27 | 2 | `main` | success, source `parent_pipeline` (child of 26) | 163 `package`: `pkg/app.tar` |
+//! | 28 | 1 | `main` | running, source `pipeline` (multi-project downstream of 26) | 164 `deploy` running: none |
 //! | 30 | 3 | `main` | success | 130 `build`: sample |
 //! | 40 | 4 | `main` | success | 140 `build`: sample |
+//!
+//! Jobs are `success` and in stage `test` unless said; pipelines have source `push` and a
+//! deterministic sha ([`pipeline_sha`]). Bridges (trigger jobs) share the jobs' id sequence
+//! but are not builds: the jobs lists and artifact routes never show them.
 //!
 //! Tokens: [`TOKEN`] → job 8 (running); [`FINISHED_TOKEN`] → job 7 (not running: 401
 //! everywhere); [`PAT`] → a user with full rights (`/job` → 404 Job Not Found).
@@ -87,7 +94,10 @@ use std::sync::{Arc, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use world::{Archive, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo};
+pub use world::{
+    Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo,
+    pipeline_sha,
+};
 
 use serve::{Shared, lock};
 
