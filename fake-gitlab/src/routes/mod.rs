@@ -3,24 +3,32 @@
 //! submodule per resource with its endpoints' exact statuses and bodies
 //! (`shared/gitlab-api.md` §0–§5):
 //!
-//! - [`jobs`]: `GET /job` and `GET /job/allowed_agents`;
+//! - [`jobs`]: `GET /job` and `GET /job/allowed_agents`, and the jobs lists (a project's,
+//!   a pipeline's);
+//! - [`pipelines`]: a pipeline and its bridges (trigger jobs);
 //! - [`artifacts`]: the four job-artifact endpoints;
 //! - [`packages`]: the generic package registry (`/projects/:id/packages/generic/:name/:version/:file`,
 //!   GET and PUT; lib/api/generic_packages.rb), where gljob's releases live and install.sh
 //!   downloads them from.
+//!
+//! Beside them, [`entities`] builds the JSON bodies as GitLab's Grape entities present them,
+//! and [`pagination`] pages a list as GitLab's offset pagination does.
 //!
 //! To add an endpoint: add a [`Route`] variant, its pattern in [`Route::parse`] (and its
 //! methods in [`Route::methods`]), and a handler (in its resource's module) called from
 //! [`dispatch`].
 
 mod artifacts;
+mod entities;
 mod jobs;
 mod packages;
+mod pagination;
+mod pipelines;
 
-use crate::PAT;
 use crate::http::{Request, Response, percent_decode};
 use crate::serve::{Shared, lock};
-use crate::world::{Project, World};
+use crate::world::{Project, Role, World};
+use crate::{Endpoint, PAT};
 
 /// An API endpoint, with its raw (still percent-encoded) path parameters.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +37,23 @@ enum Route<'a> {
     Job,
     /// `GET /job/allowed_agents`
     AllowedAgents,
+    /// `GET /projects/:id/jobs`
+    ProjectJobs { project: &'a str },
+    /// `GET /projects/:id/pipelines/:pipeline_id`
+    Pipeline {
+        project: &'a str,
+        pipeline_id: &'a str,
+    },
+    /// `GET /projects/:id/pipelines/:pipeline_id/jobs`
+    PipelineJobs {
+        project: &'a str,
+        pipeline_id: &'a str,
+    },
+    /// `GET /projects/:id/pipelines/:pipeline_id/bridges`
+    PipelineBridges {
+        project: &'a str,
+        pipeline_id: &'a str,
+    },
     /// `GET /projects/:id/jobs/artifacts/:ref_name/download?job=NAME`
     ArchiveByRef { project: &'a str, git_ref: &'a str },
     /// `GET /projects/:id/jobs/artifacts/:ref_name/raw/*artifact_path?job=NAME`
@@ -69,6 +94,31 @@ impl<'a> Route<'a> {
         let (project, tail) = rest.strip_prefix("projects/")?.split_once('/')?;
         if project.is_empty() {
             return None;
+        }
+        if tail == "jobs" {
+            return Some(Route::ProjectJobs { project });
+        }
+        if let Some(r) = tail.strip_prefix("pipelines/") {
+            let (pipeline_id, what) = r.split_once('/').unwrap_or((r, ""));
+            // `pipelines/latest` is another endpoint, which the fake does not serve.
+            if pipeline_id.is_empty() || pipeline_id == "latest" {
+                return None;
+            }
+            return match what {
+                "" => Some(Route::Pipeline {
+                    project,
+                    pipeline_id,
+                }),
+                "jobs" => Some(Route::PipelineJobs {
+                    project,
+                    pipeline_id,
+                }),
+                "bridges" => Some(Route::PipelineBridges {
+                    project,
+                    pipeline_id,
+                }),
+                _ => None,
+            };
         }
         if let Some(r) = tail.strip_prefix("jobs/artifacts/") {
             if let Some(git_ref) = r.strip_suffix("/download")
@@ -125,6 +175,28 @@ impl<'a> Route<'a> {
             _ => &["GET", "HEAD"],
         }
     }
+
+    /// The endpoint, without its parameters (what a [`crate::Fault`] can target).
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            Route::Job => Endpoint::Job,
+            Route::AllowedAgents => Endpoint::AllowedAgents,
+            Route::ProjectJobs { .. } => Endpoint::ProjectJobs,
+            Route::Pipeline { .. } => Endpoint::Pipeline,
+            Route::PipelineJobs { .. } => Endpoint::PipelineJobs,
+            Route::PipelineBridges { .. } => Endpoint::PipelineBridges,
+            Route::ArchiveByRef { .. } => Endpoint::ArchiveByRef,
+            Route::EntryByRef { .. } => Endpoint::EntryByRef,
+            Route::ArchiveById { .. } => Endpoint::ArchiveById,
+            Route::EntryById { .. } => Endpoint::EntryById,
+            Route::PackageFile { .. } => Endpoint::PackageFile,
+        }
+    }
+}
+
+/// The endpoint a raw request path on the API origin is for, if any.
+pub(crate) fn endpoint(path: &str) -> Option<Endpoint> {
+    Route::parse(path).map(|r| r.endpoint())
 }
 
 /// Who is asking.
@@ -184,6 +256,19 @@ fn dispatch(shared: &Shared, req: &Request) -> Response {
     match route {
         Route::Job => ctx.job(),
         Route::AllowedAgents => ctx.allowed_agents(),
+        Route::ProjectJobs { project } => ctx.project_jobs(project),
+        Route::Pipeline {
+            project,
+            pipeline_id,
+        } => ctx.pipeline(project, pipeline_id),
+        Route::PipelineJobs {
+            project,
+            pipeline_id,
+        } => ctx.pipeline_jobs(project, pipeline_id),
+        Route::PipelineBridges {
+            project,
+            pipeline_id,
+        } => ctx.pipeline_bridges(project, pipeline_id),
         Route::ArchiveByRef { project, git_ref } => ctx.archive_by_ref(project, git_ref),
         Route::EntryByRef {
             project,
@@ -297,6 +382,77 @@ fn authenticate(world: &World, req: &Request) -> Result<Identity, Response> {
     })
 }
 
+/// Who the request is from on a route that does not accept job tokens (`job_token_allowed`
+/// unset: on older versions, the list routes). The job-token slots (`JOB-TOKEN`, `job_token`,
+/// `token`) are not looked at, so such a request is anonymous, even with a dead token; an
+/// `Authorization: Bearer` or `PRIVATE-TOKEN` is tried as an access token, and anything but
+/// a valid one is a 401. (As everywhere in the fake, the [`PAT`] works in any slot.)
+fn authenticate_without_job_tokens(req: &Request) -> Result<Identity, Response> {
+    fn non_empty(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+    let bearer = req.header("authorization").and_then(|v| {
+        let (scheme, tok) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(tok)
+    });
+    let access_token = non_empty(bearer)
+        .or_else(|| non_empty(req.header("private-token")))
+        .or_else(|| non_empty(req.query_param("private_token")));
+    if let Some(token) = access_token {
+        return if token == PAT {
+            Ok(Identity::User)
+        } else {
+            Err(unauthorized())
+        };
+    }
+    let job_slots = [
+        req.query_param("job_token"),
+        req.query_param("token"),
+        req.header("job-token"),
+    ];
+    if job_slots.iter().any(|t| non_empty(*t) == Some(PAT)) {
+        Ok(Identity::User)
+    } else {
+        Ok(Identity::Anonymous)
+    }
+}
+
+/// `read_build` (and `read_pipeline`, which the fake does not tell apart): a user, a public
+/// project (public pipelines), or a Reporter and up.
+fn can_read_build(identity: &Identity, project: &Project) -> bool {
+    match identity {
+        Identity::User => true,
+        _ if project.public => true,
+        Identity::Anonymous => false,
+        Identity::Job { .. } => project.user_role.is_some_and(|r| r >= Role::Reporter),
+    }
+}
+
+/// The list routes, which have accepted job tokens (and authenticated) differently across
+/// GitLab versions (see [`crate::Config::legacy_job_token_lists`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListRoute {
+    /// `GET /projects/:id/jobs`
+    ProjectJobs,
+    /// `GET /projects/:id/pipelines/:pipeline_id/jobs`
+    PipelineJobs,
+    /// `GET /projects/:id/pipelines/:pipeline_id/bridges`
+    Bridges,
+    /// `GET /projects/:id/pipelines/:pipeline_id`
+    Pipeline,
+}
+
+impl ListRoute {
+    /// The policy a job token of another project needs here when fine-grained permissions
+    /// are on (`route_setting :authorization, job_token_policies:` in jobs.rb, pipelines.rb).
+    fn policy(self) -> &'static str {
+        match self {
+            ListRoute::ProjectJobs | ListRoute::PipelineJobs => "read_jobs",
+            ListRoute::Bridges | ListRoute::Pipeline => "read_pipelines",
+        }
+    }
+}
+
 /// One request with the world locked.
 struct Ctx<'a> {
     shared: &'a Shared,
@@ -311,6 +467,18 @@ impl<'a> Ctx<'a> {
     /// found by a former path (the caller answers 301, or 405 to other methods than GET).
     fn scoped_project(&self, raw_id: &str) -> Result<(Identity, &'a Project, bool), Response> {
         let identity = authenticate(self.world, self.req)?;
+        let (project, moved) = self.find_project(raw_id, &identity)?;
+        Ok((identity, project, moved))
+    }
+
+    /// `find_project!` for someone already identified: the project by id or (former) path,
+    /// then the job-token scope (403 naming both projects), then 404 for anonymous requests
+    /// to private projects. Returns the project and whether it was found by a former path.
+    fn find_project(
+        &self,
+        raw_id: &str,
+        identity: &Identity,
+    ) -> Result<(&'a Project, bool), Response> {
         let Ok(id) = String::from_utf8(percent_decode(raw_id)) else {
             return Err(not_found(Some("Project")));
         };
@@ -340,7 +508,7 @@ impl<'a> Ctx<'a> {
             return Err(not_found(Some("Project")));
         };
 
-        if let Identity::Job { project_id, .. } = identity {
+        if let Identity::Job { project_id, .. } = *identity {
             let in_scope = project_id == project.id
                 || !project.allowlist_enabled
                 || project.allowlist.contains(&project_id);
@@ -355,10 +523,124 @@ impl<'a> Ctx<'a> {
                 ))));
             }
         }
-        if identity == Identity::Anonymous && !project.public {
+        if *identity == Identity::Anonymous && !project.public {
             return Err(not_found(Some("Project")));
         }
-        Ok((identity, project, moved))
+        Ok((project, moved))
+    }
+
+    /// Fine-grained job-token permissions (`authorize_job_token_policies!` in lib/api/helpers.rb,
+    /// `Ci::JobToken::Scope#policies_allowed?`): when the project has them on, a job token of
+    /// another project needs `policy`, which it has only through the project's allowlist (or
+    /// with the allowlist disabled). The message names the accessed project's `path`.
+    fn check_job_token_policy(
+        &self,
+        identity: &Identity,
+        project: &Project,
+        policy: &str,
+    ) -> Result<(), Response> {
+        let Identity::Job { project_id, .. } = *identity else {
+            return Ok(());
+        };
+        let Some(policies) = &project.job_token_policies else {
+            return Ok(());
+        };
+        if project_id == project.id || !project.allowlist_enabled {
+            return Ok(());
+        }
+        if project.allowlist.contains(&project_id) && policies.iter().any(|p| p == policy) {
+            return Ok(());
+        }
+        Err(forbidden(Some(&format!(
+            "Insufficient permissions to access this resource in project {}. \
+             The following token permission is required: {policy}.",
+            project.path()
+        ))))
+    }
+
+    /// Who asks on a list route, as the server's version authenticates there: with job tokens
+    /// (the newest GitLab), or ignoring them, and then refusing anonymous requests outright
+    /// where the route calls `authenticate!` (401 before the project is looked up).
+    fn list_identity(&self, route: ListRoute) -> Result<Identity, Response> {
+        let config = &self.shared.config;
+        let legacy = config.legacy_job_token_lists;
+        let accepts_job_tokens = match route {
+            ListRoute::ProjectJobs | ListRoute::PipelineJobs => legacy.is_none(),
+            ListRoute::Bridges | ListRoute::Pipeline => legacy.is_none() && !config.legacy_bridges,
+        };
+        let must_authenticate = match route {
+            // `resource :projects do before { authenticate! }` in lib/api/ci/jobs.rb.
+            ListRoute::ProjectJobs => true,
+            // The oldest pipelines.rb called `authenticate!` in these two routes.
+            ListRoute::PipelineJobs | ListRoute::Bridges => legacy == Some(401),
+            ListRoute::Pipeline => false,
+        };
+        let identity = if accepts_job_tokens {
+            authenticate(self.world, self.req)?
+        } else {
+            authenticate_without_job_tokens(self.req)?
+        };
+        if must_authenticate && identity == Identity::Anonymous {
+            return Err(unauthorized());
+        }
+        Ok(identity)
+    }
+
+    /// The project of a list route, for someone [`Ctx::list_identity`] identified:
+    /// `find_project!` (404, the allowlist's 403), the route's fine-grained policy, and the 301
+    /// of a renamed project. The caller checks `read_build` where its route does.
+    fn list_project(
+        &self,
+        raw_id: &str,
+        identity: &Identity,
+        route: ListRoute,
+    ) -> Result<&'a Project, Response> {
+        let (project, moved) = self.find_project(raw_id, identity)?;
+        self.check_job_token_policy(identity, project, route.policy())?;
+        if moved {
+            return Err(self.redirect_to_id(raw_id, project.id));
+        }
+        Ok(project)
+    }
+
+    /// `authorize!(:read_build / :read_pipeline, …)`: 403 `{"message":"403 Forbidden"}`.
+    fn authorize_read_build(&self, identity: &Identity, project: &Project) -> Result<(), Response> {
+        if can_read_build(identity, project) {
+            Ok(())
+        } else {
+            Err(forbidden(None))
+        }
+    }
+
+    /// `user_project.all_pipelines.find(id)`: a pipeline of this project (any source), or
+    /// 404 `{"message":"404 Not found"}`.
+    fn project_pipeline(
+        &self,
+        project: &Project,
+        pipeline_id: u64,
+    ) -> Result<&'a crate::world::Pipeline, Response> {
+        self.world
+            .pipeline(pipeline_id)
+            .filter(|p| p.project_id == project.id)
+            .ok_or_else(record_not_found)
+    }
+
+    /// A JSON list: one page of `items` as `entity` presents them, with the page's headers;
+    /// `params` are the request's, for the `Link` URLs.
+    fn list_response<T>(
+        &self,
+        items: Vec<T>,
+        page: pagination::Page,
+        with_totals: bool,
+        params: &pagination::Params,
+        entity: impl Fn(T) -> serde_json::Value,
+    ) -> Response {
+        let url = format!("{}{}", self.shared.api_base, self.req.path);
+        let (items, headers) = pagination::paginate(items, page, with_totals, &url, params);
+        let body: Vec<serde_json::Value> = items.into_iter().map(entity).collect();
+        let mut resp = Response::json(200, serde_json::Value::Array(body).to_string());
+        resp.headers.extend(headers);
+        resp
     }
 
     /// 301 to the same URL with the numeric id in place of the old path.
@@ -377,6 +659,69 @@ impl<'a> Ctx<'a> {
         )
         .header("Location", url)
     }
+}
+
+/// A Grape `Boolean` parameter (dry-types' `Params::Bool`: `true`/`false`, `1`/`0`, `t`/`f`,
+/// `yes`/`no`, `y`/`n`, `on`/`off`, any case); absent or empty is `None`, anything else is
+/// 400 `{"error":"<name> is invalid"}`.
+fn bool_param(req: &Request, name: &str) -> Result<Option<bool>, Response> {
+    let Some(raw) = req.query_param(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "on" | "t" | "true" | "y" | "yes" => Ok(Some(true)),
+        "0" | "off" | "f" | "false" | "n" | "no" => Ok(Some(false)),
+        _ => Err(invalid_param(&format!("{name} is invalid"))),
+    }
+}
+
+/// `::CommitStatus::AVAILABLE_STATUSES`: what a `scope` may name.
+const JOB_STATUSES: [&str; 13] = [
+    "created",
+    "waiting_for_resource",
+    "preparing",
+    "waiting_for_callback",
+    "pending",
+    "running",
+    "success",
+    "failed",
+    "canceling",
+    "canceled",
+    "skipped",
+    "manual",
+    "scheduled",
+];
+
+/// The jobs lists' `scope` (one status, `scope=running`) or `scope[]` (several,
+/// `scope[]=pending&scope[]=running`), as Rack parses and the route's `coerce_with` turns them
+/// into an array: `None` when absent. An unknown status fails Grape's `values:` validation,
+/// which runs before the route's own `Scope contains invalid value(s)` check could:
+/// 400 `{"error":"scope does not have a valid value"}`.
+fn scope_param(req: &Request) -> Result<Option<Vec<String>>, Response> {
+    // Rack: a plain key keeps its last value; `key[]` (and `key[N]`) collect.
+    let plain = req.query.iter().rev().find(|(k, _)| k == "scope");
+    let many: Vec<&String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| {
+            k.strip_prefix("scope[")
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|(_, v)| v)
+        .collect();
+    let scope: Vec<String> = if many.is_empty() {
+        match plain {
+            None => return Ok(None),
+            Some((_, v)) => vec![v.clone()],
+        }
+    } else {
+        many.into_iter().cloned().collect()
+    };
+    if scope.iter().any(|s| !JOB_STATUSES.contains(&s.as_str())) {
+        return Err(invalid_param("scope does not have a valid value"));
+    }
+    Ok(Some(scope))
 }
 
 /// A Grape `Integer` parameter.
@@ -443,7 +788,42 @@ mod tests {
         assert_eq!(p("/api/v4/projects/1/packages/generic/gljob//f"), None);
         assert_eq!(p("/api/v4/projects/group/sub/jobs/1/artifacts"), None);
         assert_eq!(p("/api/v4/projects/2/jobs/artifacts/main"), None);
-        assert_eq!(p("/api/v4/projects/2/jobs"), None);
+        assert_eq!(
+            p("/api/v4/projects/2/jobs"),
+            Some(Route::ProjectJobs { project: "2" })
+        );
+        assert_eq!(
+            p("/api/v4/projects/group%2Fsub/pipelines/26/jobs"),
+            Some(Route::PipelineJobs {
+                project: "group%2Fsub",
+                pipeline_id: "26"
+            })
+        );
+        assert_eq!(
+            p("/api/v4/projects/2/pipelines/26/bridges"),
+            Some(Route::PipelineBridges {
+                project: "2",
+                pipeline_id: "26"
+            })
+        );
+        assert_eq!(
+            p("/api/v4/projects/2/pipelines/26"),
+            Some(Route::Pipeline {
+                project: "2",
+                pipeline_id: "26"
+            })
+        );
+        assert_eq!(p("/api/v4/projects/2/pipelines/latest"), None);
+        assert_eq!(p("/api/v4/projects/2/pipelines/26/variables"), None);
+        assert_eq!(p("/api/v4/projects/2/jobs/"), None);
+        assert_eq!(
+            endpoint("/api/v4/projects/2/jobs"),
+            Some(Endpoint::ProjectJobs)
+        );
+        assert_eq!(
+            endpoint("/api/v4/projects/2/jobs/102/artifacts"),
+            Some(Endpoint::ArchiveById)
+        );
         assert_eq!(p("/api/v4/nope"), None);
         assert_eq!(p("/job"), None);
     }
