@@ -6,32 +6,43 @@
 use std::io::Read as _;
 
 use super::{
-    Ctx, Identity, bad_request, forbidden, invalid_param, message, not_found, parse_id,
-    record_not_found,
+    Ctx, Identity, bad_request, bool_param, can_read_build, forbidden, invalid_param, message,
+    not_found, parse_id, record_not_found,
 };
 use crate::content::{self, Content};
 use crate::http::{Body, Response, percent_decode};
-use crate::world::{Archive, Job, Project, Role};
+use crate::world::{Archive, Job, Project};
+
+/// Pipeline sources that do not set their ref's status (`Enums::Ci::Pipeline.dangling_sources`),
+/// so never "the newest successful pipeline" of a by-ref lookup without search.
+const DANGLING_SOURCES: [&str; 8] = [
+    "webide",
+    "parent_pipeline",
+    "ondemand_dast_scan",
+    "ondemand_dast_validation",
+    "security_orchestration_policy",
+    "container_registry_push",
+    "duo_workflow",
+    "pipeline_execution_policy_schedule",
+];
+
+/// `Ci::Build::MAX_PIPELINES_TO_SEARCH`: how many successful pipelines a by-ref search with
+/// `search_recent_successful_pipelines=true` looks at.
+const MAX_PIPELINES_TO_SEARCH: usize = 100;
 
 impl<'a> Ctx<'a> {
     /// `find_project!`, the job-token scope, and the artifact endpoints' permission checks.
     fn artifact_project(&self, raw_id: &str) -> Result<&'a Project, Response> {
         let (identity, project, moved) = self.scoped_project(raw_id)?;
+        // The artifact routes' `job_token_policies: :read_jobs` (newest job_artifacts.rb).
+        self.check_job_token_policy(&identity, project, "read_jobs")?;
         if moved {
             if !matches!(self.req.method.as_str(), "GET" | "HEAD") {
                 return Err(message(405, "405 Method Not Allowed"));
             }
             return Err(self.redirect_to_id(raw_id, project.id));
         }
-
-        // read_build: Reporter and up, or public pipelines.
-        let can_read_build = match &identity {
-            Identity::User => true,
-            _ if project.public => true,
-            Identity::Anonymous => false,
-            Identity::Job { .. } => project.user_role.is_some_and(|r| r >= Role::Reporter),
-        };
-        if !can_read_build {
+        if !can_read_build(&identity, project) {
             return Err(forbidden(None));
         }
         if self.shared.config.ee_unlicensed && matches!(identity, Identity::Job { .. }) {
@@ -41,21 +52,113 @@ impl<'a> Ctx<'a> {
         Ok(project)
     }
 
-    /// The newest successful pipeline on `git_ref`, its non-retried job `name` with an archive.
+    /// The build the by-ref routes serve, or their 404: with
+    /// `search_recent_successful_pipelines=true` (unless the server predates it) the search of
+    /// [`Ctx::job_by_ref_recent`], whose miss is `404 Job Not Found`; without, the newest
+    /// successful pipeline's of [`Ctx::job_by_ref`], whose miss is `404 Not found`.
+    fn build_by_ref(&self, raw_project: &str, raw_ref: &str) -> Result<&'a Job, Response> {
+        let Some(name) = self.req.query_param("job") else {
+            return Err(invalid_param("job is missing"));
+        };
+        let search = if self.shared.config.no_search_recent {
+            false
+        } else {
+            bool_param(self.req, "search_recent_successful_pipelines")?.unwrap_or(false)
+        };
+        let project = self.artifact_project(raw_project)?;
+        let git_ref = String::from_utf8_lossy(&percent_decode(raw_ref)).into_owned();
+        let job = if search {
+            self.job_by_ref_recent(project, &git_ref, name)
+                .ok_or_else(|| not_found(Some("Job")))?
+        } else {
+            self.job_by_ref(project, &git_ref, name)
+                .ok_or_else(record_not_found)?
+        };
+        if project.artifacts_access_none {
+            return Err(forbidden(None));
+        }
+        Ok(job)
+    }
+
+    /// `Project#latest_successful_build_for_ref`: the newest successful pipeline on `git_ref`
+    /// among those that set the ref's status (`ci_pipelines`, so never a child pipeline
+    /// itself), then in it and its same-project descendants, parent first
+    /// (`build_with_artifacts_in_self_and_project_descendants`), the non-retried build `name`
+    /// with an archive, whatever its own status.
     fn job_by_ref(&self, project: &Project, git_ref: &str, name: &str) -> Option<&'a Job> {
         let pipeline = self
             .world
             .pipelines
             .iter()
-            .filter(|p| p.project_id == project.id && p.git_ref == git_ref && p.status == "success")
+            .filter(|p| {
+                p.project_id == project.id
+                    && p.git_ref == git_ref
+                    && p.status == "success"
+                    && !DANGLING_SOURCES.contains(&p.source.as_str())
+            })
             .max_by_key(|p| p.id)?;
+        let family = self.self_and_project_descendants(pipeline.id);
         self.world
             .jobs
             .iter()
             .filter(|j| {
-                j.pipeline_id == pipeline.id && j.name == name && !j.retried && j.archive.is_some()
+                family.contains(&j.pipeline_id)
+                    && j.name == name
+                    && !j.retried
+                    && j.archive.is_some()
             })
-            .max_by_key(|j| j.id)
+            // Parent first; in one pipeline, the newest attempt.
+            .min_by_key(|j| (j.pipeline_id, std::cmp::Reverse(j.id)))
+    }
+
+    /// A pipeline and, recursively, the pipelines its bridges started in the same project.
+    fn self_and_project_descendants(&self, pipeline_id: u64) -> Vec<u64> {
+        let project = self.world.pipeline(pipeline_id).map(|p| p.project_id);
+        let mut family = vec![pipeline_id];
+        let mut i = 0;
+        while let Some(&current) = family.get(i) {
+            for b in self
+                .world
+                .bridges
+                .iter()
+                .filter(|b| b.pipeline_id == current)
+            {
+                let Some(down) = b.downstream else { continue };
+                let same_project = self.world.pipeline(down).map(|p| p.project_id) == project;
+                if same_project && !family.contains(&down) {
+                    family.push(down);
+                }
+            }
+            i += 1;
+        }
+        family
+    }
+
+    /// `Ci::Build.latest_with_artifacts_for_ref` (app/models/ci/build.rb, 18.7+): among the
+    /// last 100 successful pipelines on `git_ref` (any source, so child pipelines count in
+    /// their own right), the `success` build `name` with an archive in the newest pipeline.
+    /// The query does not look at `retried`, and leaves the order within one pipeline to the
+    /// database; the fake takes the newest attempt there.
+    fn job_by_ref_recent(&self, project: &Project, git_ref: &str, name: &str) -> Option<&'a Job> {
+        let mut recent: Vec<u64> = self
+            .world
+            .pipelines
+            .iter()
+            .filter(|p| p.project_id == project.id && p.git_ref == git_ref && p.status == "success")
+            .map(|p| p.id)
+            .collect();
+        recent.sort_unstable_by(|a, b| b.cmp(a));
+        recent.truncate(MAX_PIPELINES_TO_SEARCH);
+        self.world
+            .jobs
+            .iter()
+            .filter(|j| {
+                recent.contains(&j.pipeline_id)
+                    && j.name == name
+                    && j.status == "success"
+                    && j.archive.is_some()
+            })
+            .max_by_key(|j| (j.pipeline_id, j.id))
     }
 
     fn job_by_id(&self, project: &Project, job_id: u64) -> Option<&'a Job> {
@@ -68,20 +171,10 @@ impl<'a> Ctx<'a> {
     // ---- artifact endpoints (§4, §5) --------------------------------------------------------
 
     pub(super) fn archive_by_ref(&self, raw_project: &str, raw_ref: &str) -> Response {
-        let Some(name) = self.req.query_param("job") else {
-            return invalid_param("job is missing");
-        };
-        let project = match self.artifact_project(raw_project) {
-            Ok(p) => p,
+        let job = match self.build_by_ref(raw_project, raw_ref) {
+            Ok(j) => j,
             Err(r) => return r,
         };
-        let git_ref = String::from_utf8_lossy(&percent_decode(raw_ref)).into_owned();
-        let Some(job) = self.job_by_ref(project, &git_ref, name) else {
-            return record_not_found();
-        };
-        if project.artifacts_access_none {
-            return forbidden(None);
-        }
         match &job.archive {
             Some(a) => self.serve_archive(job.id, a),
             None => not_found(None),
@@ -115,20 +208,10 @@ impl<'a> Ctx<'a> {
         raw_ref: &str,
         raw_path: &str,
     ) -> Response {
-        let Some(name) = self.req.query_param("job") else {
-            return invalid_param("job is missing");
-        };
-        let project = match self.artifact_project(raw_project) {
-            Ok(p) => p,
+        let job = match self.build_by_ref(raw_project, raw_ref) {
+            Ok(j) => j,
             Err(r) => return r,
         };
-        let git_ref = String::from_utf8_lossy(&percent_decode(raw_ref)).into_owned();
-        let Some(job) = self.job_by_ref(project, &git_ref, name) else {
-            return record_not_found();
-        };
-        if project.artifacts_access_none {
-            return forbidden(None);
-        }
         let Some(archive) = &job.archive else {
             return not_found(None);
         };
