@@ -19,7 +19,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// A fake GitLab API on 127.0.0.1 for trying gljob: prints `export` lines for CI_API_V4_URL,
-/// CI_SERVER_URL, CI_PROJECT_ID, CI_PIPELINE_ID, CI_JOB_TOKEN (and CI_SERVER_TLS_CA_FILE with
+/// CI_SERVER_URL, CI_PROJECT_ID, CI_JOB_TOKEN, CI_PIPELINE_ID (and CI_SERVER_TLS_CA_FILE with
 /// --tls) on stdout,
 /// logs one line per request on stderr, and runs until SIGINT, SIGTERM or SIGHUP.
 /// Example: fake-gitlab --tls --object-storage > env.sh & sleep 1; . ./env.sh
@@ -97,8 +97,9 @@ fn run(args: Args) -> std::io::Result<()> {
     writeln!(out, "export CI_API_V4_URL={}", server.api_url())?;
     writeln!(out, "export CI_SERVER_URL={}", server.server_url())?;
     writeln!(out, "export CI_PROJECT_ID={}", demo::OWN_PROJECT)?;
-    writeln!(out, "export CI_PIPELINE_ID={}", demo::OWN_PIPELINE)?;
     writeln!(out, "export CI_JOB_TOKEN={TOKEN}")?;
+    // After the first four, which the README takes with `head -n 4`.
+    writeln!(out, "export CI_PIPELINE_ID={}", demo::OWN_PIPELINE)?;
     if let Some(ca) = server.ca_file() {
         writeln!(
             out,
