@@ -748,7 +748,7 @@ fn by_ref_search_of_recent_pipelines_and_child_pipelines() {
     // Once the fan-in pipeline succeeds (and the newer one is gone), the strict lookup finds
     // the child's job through its parent, parent first when both have the name; the search
     // takes the newest pipeline, the child.
-    let child_compile = {
+    {
         let mut w = s.world();
         w.pipelines
             .retain(|p| p.id <= demo::DOWNSTREAM_PIPELINE || p.project_id != 2);
@@ -769,7 +769,6 @@ fn by_ref_search_of_recent_pipelines_and_child_pipelines() {
     // A retried job is never the strict lookup's; the retry is.
     let lint = only_file(&base, &by_ref("lint", false)).1;
     assert!(lint.contains("attempt 2"), "{lint}");
-    assert!(child_compile > demo::DEPLOY_JOB);
 
     // An older GitLab ignores the parameter.
     let old = Server::start(Config {

@@ -335,16 +335,22 @@ fn no_route() -> Response {
 
 // ---- authentication (§1) --------------------------------------------------------------------
 
-/// The credential, looked up in GitLab's order; empty values count as absent.
-fn credential(req: &Request) -> Option<&str> {
-    fn non_empty(v: Option<&str>) -> Option<&str> {
-        v.map(str::trim).filter(|v| !v.is_empty())
-    }
-    let bearer = req.header("authorization").and_then(|v| {
+/// A header or parameter value, trimmed; empty values count as absent.
+fn non_empty(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(req: &Request) -> Option<&str> {
+    req.header("authorization").and_then(|v| {
         let (scheme, tok) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then_some(tok)
-    });
-    non_empty(bearer)
+    })
+}
+
+/// The credential, looked up in GitLab's order; empty values count as absent.
+fn credential(req: &Request) -> Option<&str> {
+    non_empty(bearer(req))
         .or_else(|| non_empty(req.query_param("job_token")))
         .or_else(|| non_empty(req.query_param("token")))
         .or_else(|| non_empty(req.header("job-token")))
@@ -388,14 +394,7 @@ fn authenticate(world: &World, req: &Request) -> Result<Identity, Response> {
 /// `Authorization: Bearer` or `PRIVATE-TOKEN` is tried as an access token, and anything but
 /// a valid one is a 401. (As everywhere in the fake, the [`PAT`] works in any slot.)
 fn authenticate_without_job_tokens(req: &Request) -> Result<Identity, Response> {
-    fn non_empty(v: Option<&str>) -> Option<&str> {
-        v.map(str::trim).filter(|v| !v.is_empty())
-    }
-    let bearer = req.header("authorization").and_then(|v| {
-        let (scheme, tok) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then_some(tok)
-    });
-    let access_token = non_empty(bearer)
+    let access_token = non_empty(bearer(req))
         .or_else(|| non_empty(req.header("private-token")))
         .or_else(|| non_empty(req.query_param("private_token")));
     if let Some(token) = access_token {
