@@ -318,8 +318,18 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as `Date`, `Last-Modified` use.
-pub(crate) fn http_date(t: SystemTime) -> String {
+/// A UTC time broken down: year, month (1–12), day, hour, minute, second, weekday (0 = Sunday).
+struct Civil {
+    year: i64,
+    month: usize,
+    day: i64,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    weekday: usize,
+}
+
+fn civil(t: SystemTime) -> Civil {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
@@ -332,20 +342,44 @@ pub(crate) fn http_date(t: SystemTime) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    Civil {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month: month as usize,
+        day,
+        hour: rem / 3600,
+        minute: rem / 60 % 60,
+        second: rem % 60,
+        // 1970-01-01 was a Thursday.
+        weekday: (days + 4).rem_euclid(7) as usize,
+    }
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as `Date`, `Last-Modified` use.
+pub(crate) fn http_date(t: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    let c = civil(t);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[(days.rem_euclid(7)) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        WEEKDAYS[c.weekday],
+        c.day,
+        MONTHS[c.month - 1],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
+/// ISO 8601 in UTC with milliseconds (`2015-12-24T15:51:21.880Z`), as GitLab's JSON has its
+/// times (whole seconds here, so always `.000`).
+pub(crate) fn iso8601(t: SystemTime) -> String {
+    let c = civil(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 
@@ -686,6 +720,9 @@ mod tests {
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // leap day 2000
         assert_eq!(http_date(t), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(iso8601(t), "2000-02-29T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_748_736_000 + 3_723);
+        assert_eq!(iso8601(t), "2025-06-01T01:02:03.000Z");
     }
 
     #[test]

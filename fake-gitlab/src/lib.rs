@@ -3,13 +3,23 @@
 //!
 //! It reproduces what a real GitLab (Rails behind Workhorse) answers on the routes gljob uses —
 //! statuses, JSON bodies with their exact wording, headers — as `shared/gitlab-api.md`
-//! describes: `GET /job`, `GET /job/allowed_agents`, and the four job-artifact endpoints, with
-//! job-token authentication, project lookup by id or path (and 301 for renamed projects), the
-//! job-token allowlist, local archive downloads with ranges and ETags, and object storage on a
-//! second origin reached by a 302. Tests steer it in two ways: by changing the [`World`] it
-//! serves, and by injecting [`Fault`]s — error statuses, rate limits, resets, truncations,
-//! stalls — into the next matching requests. Every request is logged ([`Server::requests`]) so
-//! a test can assert what the client sent (and to which origin).
+//! describes: `GET /job`, `GET /job/allowed_agents`, the four job-artifact endpoints (by ref
+//! also with `search_recent_successful_pipelines`), and the routes that choose jobs — a
+//! project's jobs list, a pipeline, its jobs and its bridges, paginated as GitLab paginates
+//! them — with job-token authentication, project lookup by id or path (and 301 for renamed
+//! projects), the job-token allowlist and fine-grained job-token permissions, local archive
+//! downloads with ranges and ETags, and object storage on a second origin reached by a 302.
+//! Tests steer it in three ways: by changing the [`World`] it serves, by injecting [`Fault`]s —
+//! error statuses, rate limits, resets, truncations, stalls — into the next matching requests,
+//! and by starting it as an older GitLab ([`Config`]'s version switches). Every request is
+//! logged ([`Server::requests`]) so a test can assert what the client sent (and to which
+//! origin).
+//!
+//! Nothing it answers depends on the clock (bodies' times are made up from ids), and every
+//! request reads the world afresh, so a test drives time itself: to have a job finish while
+//! a client polls, wait for the Nth poll ([`Server::wait_for_request`]) and set
+//! `server.world().job_mut(id)` `.status`. (The poll that `wait_for_request` returns may or
+//! may not see the change, as it races with its own response; the next one does.)
 //!
 //! std threads only, no async runtime: a thread per connection. Both listeners are bound
 //! before [`Server::start`] returns, so a test needs no readiness wait. Dropping the
@@ -40,18 +50,26 @@
 //!
 //! | pipeline | project | ref | status | jobs (id name: archive) |
 //! |---|---|---|---|---|
-//! | 6 | 1 | `main` | running | 7 `setup` (success, the [`FINISHED_TOKEN`]'s job): none; 8 `rubocop` (running, the [`TOKEN`]'s job): none |
+//! | 6 | 1 | `main` | running | 7 `setup` (success, the [`FINISHED_TOKEN`]'s job): `setup/env.txt`; 8 `rubocop` (running, the [`TOKEN`]'s job): none |
 //! | 20 | 2 | `main` | success (older) | 100 `build`: decoy |
 //! | 21 | 2 | `main` | success (newest success on main) | 101 `build` retried: decoy; 102 `build`: sample; 103 `test 1/3`: sample; 104 `we#ird?%+ ü`: sample; 105 `no-artifacts`: none; 106 `expired`: sample, expired |
 //! | 22 | 2 | `feature/x` | success | 110 `build`: sample |
 //! | 23 | 2 | `refs/merge-requests/7/head` | success | 111 `build`: sample |
 //! | 24 | 2 | `v1.2.3` | success | 112 `build`: sample |
-//! | 25 | 2 | `main` | running (newest, skipped by by-ref lookups) | 120 `build`: decoy |
+//! | 25 | 2 | `main` | running (skipped by by-ref lookups) | 120 `build`: decoy |
+//! | 26 | 2 | `main` | running (newest; the fan-in upstream) | 150 `compile`: `bin/app`; 151–153 `test 1/3`…`test 3/3`: `reports/test-N.xml` + `reports/summary.txt` (same bytes in all three); 154 `build: [linux, amd64]`: `dist/amd64/app`; 155 `build: [linux, arm64]`: `dist/arm64/app`; 156 `lint` failed, retried: `lint/report.txt` "attempt 1"; 157 `lint` (its retry): `lint/report.txt` "attempt 2"; 158 `slow` running: `slow/out.txt`; 159 `manual` manual: none; 160 `broken` failed: none; bridges 161 `child` → 27, 162 `downstream` → 28 |
+//! | 27 | 2 | `main` | success, source `parent_pipeline` (child of 26) | 163 `package`: `pkg/app.tar` |
+//! | 28 | 1 | `main` | running, source `pipeline` (multi-project downstream of 26) | 164 `deploy` running: none |
 //! | 30 | 3 | `main` | success | 130 `build`: sample |
 //! | 40 | 4 | `main` | success | 140 `build`: sample |
 //!
-//! Tokens: [`TOKEN`] → job 8 (running); [`FINISHED_TOKEN`] → job 7 (not running: 401
-//! everywhere); [`PAT`] → a user with full rights (`/job` → 404 Job Not Found).
+//! Jobs are `success` and in stage `test` unless said; pipelines have source `push` and a
+//! deterministic sha ([`pipeline_sha`]). Bridges (trigger jobs) share the jobs' id sequence
+//! but are not builds: the jobs lists and artifact routes never show them.
+//!
+//! Tokens: [`TOKEN`] → job 8 (running, pipeline 6: `--pipeline current --job setup` finds job 7);
+//! [`FINISHED_TOKEN`] → job 7 (not running: 401 everywhere); [`PAT`] → a user with full rights
+//! (`/job` → 404 Job Not Found).
 //! `GET /job` with [`TOKEN`] serves [`World::job_body`] (`fixtures/job.json`, job id 8,
 //! pipeline 6), `GET /job/allowed_agents` serves [`World::agents_body`].
 //!
@@ -60,7 +78,25 @@
 //!   gljob's "this credential is not a job token" path is testable.
 //! - Roles and `artifacts:access: none` are per project, not per user or per job.
 //! - Multi-range requests get the whole body (200) rather than `multipart/byteranges`.
-//! - `GET /projects/:id/jobs` is not implemented yet.
+//! - Fine-grained job-token permissions ([`Project::job_token_policies`]) are one set per
+//!   target project, not per allowlist entry, and are not checked on the package registry.
+//! - The jobs list has no keyset pagination (`pagination=keyset`); `per_page` below 1 is the
+//!   default 20. `read_pipeline` is `read_build` (Reporter and up, or a public project).
+//!
+//! # Server versions ([`Config`])
+//!
+//! | switch | GitLab | what changes |
+//! |---|---|---|
+//! | default | the newest (19.x) | job tokens on every list route; by-ref search of recent pipelines |
+//! | [`no_search_recent`](Config::no_search_recent) | before 18.7 | `search_recent_successful_pipelines` ignored: by ref, only the newest successful pipeline (404 `404 Not found`) |
+//! | [`legacy_bridges`](Config::legacy_bridges) | in between | bridges and the single pipeline ignore job tokens: private → 404 `Project Not Found`, public → anonymous read |
+//! | [`legacy_job_token_lists`](Config::legacy_job_token_lists) `Some(404)` | older | every list ignores job tokens: the jobs list → 401 (it always calls `authenticate!`); the pipeline routes: private → 404 `Project Not Found`, public → anonymous read |
+//! | [`legacy_job_token_lists`](Config::legacy_job_token_lists) `Some(401)` | oldest | as `Some(404)`, but the pipeline's jobs and bridges → 401 for every project (they called `authenticate!` too); the single pipeline as with `Some(404)` |
+//! | [`ee_unlicensed`](Config::ee_unlicensed) | EE without Premium | artifact routes → 404 `Project Not Found` for job tokens; the lists still work |
+//!
+//! The jobs list's rate limit: [`Fault::jobs_list_rate_limited`] (the application limiter's
+//! JSON, or Rack::Attack's throttle with `Retry-After`), on that endpoint only
+//! ([`Fault::at`], [`Endpoint`]).
 //!
 //! It also serves GitLab's generic package registry (`GET`/`HEAD`/`PUT
 //! /projects/:id/packages/generic/:name/:version/:file`, see [`World::add_package`]), so
@@ -87,7 +123,10 @@ use std::sync::{Arc, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use world::{Archive, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo};
+pub use world::{
+    Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo,
+    pipeline_sha,
+};
 
 use serve::{Shared, lock};
 
@@ -129,6 +168,61 @@ pub struct Config {
     /// to at most this many bytes per second, shared by all connections of both origins as
     /// one link would be. `None`: as fast as loopback goes.
     pub throttle_bytes_per_sec: Option<u64>,
+    /// A GitLab before 18.7 (or 18.7–18.9 with the flag off), which does not know
+    /// `search_recent_successful_pipelines`: the by-ref routes ignore the parameter and look
+    /// only at the newest successful pipeline, answering `404 Not found` as without it.
+    pub no_search_recent: bool,
+    /// A GitLab whose list routes do not accept job tokens yet. The token in `JOB-TOKEN` (or
+    /// `job_token`) is not looked at, so the request is anonymous (one in
+    /// `Authorization: Bearer` is tried as an access token: 401). What an anonymous request
+    /// then gets depends on how each route authenticates in that version:
+    /// - `GET /projects/:id/jobs` has `before { authenticate! }` in every version: 401
+    ///   `{"message":"401 Unauthorized"}`, whatever the project.
+    /// - `Some(401)`, the oldest versions, whose pipeline-jobs and bridges routes also call
+    ///   `authenticate!`: 401 there too, public projects included. `GET
+    ///   /projects/:id/pipelines/:pipeline_id` (only `authenticate_non_get!`) answers 404
+    ///   `{"message":"404 Project Not Found"}` for a private project.
+    /// - `Some(404)` (or any other value), the versions in between: the pipeline routes (its
+    ///   jobs, its bridges, the pipeline) answer 404 `{"message":"404 Project Not Found"}` for
+    ///   a private project.
+    ///
+    /// Either way public projects still answer the pipeline routes (anonymous read).
+    pub legacy_job_token_lists: Option<u16>,
+    /// A GitLab in between: the jobs lists accept job tokens, but `GET
+    /// /projects/:id/pipelines/:pipeline_id/bridges` and `GET
+    /// /projects/:id/pipelines/:pipeline_id` do not (they gained `job_token_allowed` last):
+    /// there a private project answers 404 `{"message":"404 Project Not Found"}`, a public
+    /// one answers anonymously.
+    pub legacy_bridges: bool,
+}
+
+/// The fake's API endpoints, for a [`Fault`] that must hit one of them only (`/jobs` is in
+/// the path of most of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `GET /job`
+    Job,
+    /// `GET /job/allowed_agents`
+    AllowedAgents,
+    /// `GET /projects/:id/jobs` (the project's jobs list)
+    ProjectJobs,
+    /// `GET /projects/:id/pipelines/:pipeline_id`
+    Pipeline,
+    /// `GET /projects/:id/pipelines/:pipeline_id/jobs`
+    PipelineJobs,
+    /// `GET /projects/:id/pipelines/:pipeline_id/bridges`
+    PipelineBridges,
+    /// `GET /projects/:id/jobs/artifacts/:ref_name/download?job=NAME`
+    ArchiveByRef,
+    /// `GET /projects/:id/jobs/artifacts/:ref_name/raw/*artifact_path?job=NAME`
+    EntryByRef,
+    /// `GET /projects/:id/jobs/:job_id/artifacts`
+    ArchiveById,
+    /// `GET /projects/:id/jobs/:job_id/artifacts/*artifact_path`
+    EntryById,
+    /// `GET`/`PUT /projects/:id/packages/generic/:name/:version/:file`
+    PackageFile,
 }
 
 /// One request as received (either origin).
@@ -160,13 +254,17 @@ impl LoggedRequest {
 
 /// A misbehaviour to apply to the next matching request(s).
 ///
-/// It matches a request when `origin` is equal and the raw path contains `path_contains`
-/// (`""` matches everything); it applies `times` times, then is gone. Faults are consumed in
-/// the order they were injected, one per request. A matched request is still logged.
+/// It matches a request when `origin` is equal, the raw path contains `path_contains`
+/// (`""` matches everything) and, if `endpoint` is set, the path is that API endpoint's; it
+/// applies `times` times, then is gone. Faults are consumed in the order they were injected,
+/// one per request. A matched request is still logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub origin: Origin,
     pub path_contains: String,
+    /// Only requests to this endpoint (API origin), e.g. the jobs list but not the artifact
+    /// routes below the same `/jobs`. `None`: any path.
+    pub endpoint: Option<Endpoint>,
     pub times: usize,
     pub kind: FaultKind,
 }
@@ -215,9 +313,16 @@ impl Fault {
         Fault {
             origin: Origin::Api,
             path_contains: path_contains.to_string(),
+            endpoint: None,
             times: 1,
             kind,
         }
+    }
+
+    /// Only at this endpoint (and still only where the path contains `path_contains`).
+    pub fn at(mut self, endpoint: Endpoint) -> Fault {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     /// Applies `n` times.
@@ -257,6 +362,28 @@ impl Fault {
                 body: "Retry later\n".to_string(),
             },
         )
+    }
+
+    /// The jobs list (`GET /projects/:id/jobs`, and no other route) refuses one request for
+    /// its rate limit. GitLab limits it in two layers, and `retry_after` picks the one:
+    ///
+    /// - `None`: the application limiter `jobs_index` (lib/api/ci/jobs.rb,
+    ///   `check_rate_limit!(:jobs_index, scope: current_user)`): 429
+    ///   `{"message":{"error":"This endpoint has been requested too many times. Try again later."}}`
+    ///   and **no `Retry-After`** — `render_api_error!` in lib/api/helpers/rate_limiter.rb sets
+    ///   no headers, and Rack::Attack adds none to an answer it did not make itself. What a
+    ///   client polling the list meets first on a real GitLab.
+    /// - `Some(seconds)`: Rack::Attack's `throttle_authenticated_api`, which counts these
+    ///   requests too: [`Fault::rate_limited`]'s `text/plain` `Retry later` with the
+    ///   `RateLimit-*` headers and `Retry-After: <seconds>` — the only layer that sends one.
+    ///
+    /// Chain `.times(n)` for several refusals in a row.
+    pub fn jobs_list_rate_limited(retry_after: Option<&str>) -> Fault {
+        match retry_after {
+            None => Fault::status("", 429),
+            Some(after) => Fault::rate_limited("", after),
+        }
+        .at(Endpoint::ProjectJobs)
     }
 
     /// This status with GitLab's body for it: 500 and 503 JSON, 502 Workhorse's `text/plain`

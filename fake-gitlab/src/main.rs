@@ -19,7 +19,8 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// A fake GitLab API on 127.0.0.1 for trying gljob: prints `export` lines for CI_API_V4_URL,
-/// CI_SERVER_URL, CI_PROJECT_ID, CI_JOB_TOKEN (and CI_SERVER_TLS_CA_FILE with --tls) on stdout,
+/// CI_SERVER_URL, CI_PROJECT_ID, CI_JOB_TOKEN, CI_PIPELINE_ID (and CI_SERVER_TLS_CA_FILE with
+/// --tls) on stdout,
 /// logs one line per request on stderr, and runs until SIGINT, SIGTERM or SIGHUP.
 /// Example: fake-gitlab --tls --object-storage > env.sh & sleep 1; . ./env.sh
 #[derive(FromArgs)]
@@ -39,6 +40,16 @@ struct Args {
     /// behave like GitLab EE without a license: artifact routes give 404 to job tokens
     #[argh(switch)]
     ee_unlicensed: bool,
+    /// behave like GitLab before 18.7: ignore search_recent_successful_pipelines
+    #[argh(switch)]
+    no_search_recent: bool,
+    /// behave like an older GitLab whose list routes ignore job tokens: 401 or 404 (what
+    /// the pipeline routes answer for a private project)
+    #[argh(option)]
+    legacy_job_token_lists: Option<u16>,
+    /// behave like a GitLab whose bridges and pipeline routes ignore job tokens
+    #[argh(switch)]
+    legacy_bridges: bool,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +82,9 @@ fn run(args: Args) -> std::io::Result<()> {
         storage_tls: None,
         object_storage: args.object_storage,
         ee_unlicensed: args.ee_unlicensed,
+        no_search_recent: args.no_search_recent,
+        legacy_job_token_lists: args.legacy_job_token_lists,
+        legacy_bridges: args.legacy_bridges,
         port: args.port,
         storage_port: args.storage_port,
         ..Config::default()
@@ -84,6 +98,8 @@ fn run(args: Args) -> std::io::Result<()> {
     writeln!(out, "export CI_SERVER_URL={}", server.server_url())?;
     writeln!(out, "export CI_PROJECT_ID={}", demo::OWN_PROJECT)?;
     writeln!(out, "export CI_JOB_TOKEN={TOKEN}")?;
+    // After the first four, which the README takes with `head -n 4`.
+    writeln!(out, "export CI_PIPELINE_ID={}", demo::OWN_PIPELINE)?;
     if let Some(ca) = server.ca_file() {
         writeln!(
             out,

@@ -116,12 +116,20 @@ impl Shared {
         }
     }
 
-    /// Takes the first queued fault for this origin whose `path_contains` is in `path`.
+    /// Takes the first queued fault for this origin whose `path_contains` is in `path` (and
+    /// whose endpoint, if it names one, is the path's).
     fn take_fault(&self, origin: Origin, path: &str) -> Option<FaultKind> {
+        let endpoint = match origin {
+            Origin::Api => routes::endpoint(path),
+            Origin::Storage => None,
+        };
         let mut faults = lock(&self.faults);
-        let i = faults
-            .iter()
-            .position(|f| f.origin == origin && f.times > 0 && path.contains(&f.path_contains))?;
+        let i = faults.iter().position(|f| {
+            f.origin == origin
+                && f.times > 0
+                && path.contains(&f.path_contains)
+                && f.endpoint.is_none_or(|e| endpoint == Some(e))
+        })?;
         let kind = faults[i].kind.clone();
         faults[i].times -= 1;
         if faults[i].times == 0 {

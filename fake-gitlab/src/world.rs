@@ -1,5 +1,5 @@
-//! The data the fake serves: projects, pipelines, jobs, job tokens, archives and generic
-//! packages.
+//! The data the fake serves: projects, pipelines, jobs and trigger jobs (bridges), job tokens,
+//! archives and generic packages.
 //!
 //! Plain structs with public fields, so that a test can reach into a running server
 //! (`server.world()`) and change anything between two requests: rename a project, empty an
@@ -82,6 +82,55 @@ pub mod demo {
 
     /// Name of the single file every decoy archive holds; the right archive never has it.
     pub const DECOY_FILE: &str = "WRONG-ARCHIVE.txt";
+
+    // ---- the fan-in story (project 2, `main`): an upstream pipeline still running, whose
+    // finished jobs a downstream pipeline fetches by pipeline id; see `World::demo`.
+
+    /// Project 2, `main`, running, newer than 25: the upstream pipeline of the fan-in story.
+    pub const FAN_IN_PIPELINE: u64 = 26;
+    /// Project 2, `main`, success, source `parent_pipeline`: the child that bridge `child`
+    /// (161) of pipeline 26 started.
+    pub const CHILD_PIPELINE: u64 = 27;
+    /// Project 1, `main`, running, source `pipeline`: the multi-project downstream that bridge
+    /// `downstream` (162) of pipeline 26 started.
+    pub const DOWNSTREAM_PIPELINE: u64 = 28;
+
+    /// `compile` in pipeline 26 (success): [`COMPILE_FILE`].
+    pub const COMPILE_JOB: u64 = 150;
+    /// The one file of `compile`'s archive.
+    pub const COMPILE_FILE: &str = "bin/app";
+    /// `test 1/3` … `test 3/3` in pipeline 26 (success), in order: each archive holds its own
+    /// `reports/test-N.xml` and [`SUMMARY_FILE`].
+    pub const FAN_IN_TEST_JOBS: [u64; 3] = [151, 152, 153];
+    /// The file all three `test N/3` archives hold, with identical bytes ([`SUMMARY_TEXT`]).
+    pub const SUMMARY_FILE: &str = "reports/summary.txt";
+    /// The content of [`SUMMARY_FILE`] in every `test N/3` archive.
+    pub const SUMMARY_TEXT: &str = "3 test jobs, 42 tests, 0 failures\n";
+    /// `build: [linux, amd64]` in pipeline 26 (success): `dist/amd64/app`.
+    pub const BUILD_AMD64_JOB: u64 = 154;
+    /// `build: [linux, arm64]` in pipeline 26 (success): `dist/arm64/app`.
+    pub const BUILD_ARM64_JOB: u64 = 155;
+    /// `lint` in pipeline 26, failed and retried (by 157): [`LINT_FILE`] saying `attempt 1`.
+    pub const LINT_RETRIED_JOB: u64 = 156;
+    /// `lint` in pipeline 26, the retry (success): [`LINT_FILE`] saying `attempt 2`.
+    pub const LINT_JOB: u64 = 157;
+    /// The one file of both `lint` archives; its text names the attempt.
+    pub const LINT_FILE: &str = "lint/report.txt";
+    /// `slow` in pipeline 26, still running (an archive is already there: `slow/out.txt`).
+    /// A test finishes it with `server.world().job_mut(SLOW_JOB)`.
+    pub const SLOW_JOB: u64 = 158;
+    /// `manual` in pipeline 26: status `manual`, no archive.
+    pub const MANUAL_JOB: u64 = 159;
+    /// `broken` in pipeline 26: failed, no archive.
+    pub const BROKEN_JOB: u64 = 160;
+    /// Bridge `child` in pipeline 26 → [`CHILD_PIPELINE`].
+    pub const CHILD_BRIDGE: u64 = 161;
+    /// Bridge `downstream` in pipeline 26 → [`DOWNSTREAM_PIPELINE`] (project 1).
+    pub const DOWNSTREAM_BRIDGE: u64 = 162;
+    /// `package` in pipeline 27 (the child, success): `pkg/app.tar`.
+    pub const PACKAGE_JOB: u64 = 163;
+    /// `deploy` in pipeline 28 (project 1, the multi-project downstream): running, no archive.
+    pub const DEPLOY_JOB: u64 = 164;
 }
 
 /// Everything the fake serves.
@@ -89,7 +138,11 @@ pub mod demo {
 pub struct World {
     pub projects: Vec<Project>,
     pub pipelines: Vec<Pipeline>,
+    /// Builds: the jobs that run scripts and may have artifacts.
     pub jobs: Vec<Job>,
+    /// Trigger jobs. Their ids come from the same sequence as builds', but they are not
+    /// builds: the jobs lists and the artifact routes never see them.
+    pub bridges: Vec<Bridge>,
     pub tokens: Vec<TokenGrant>,
     /// Body of `GET /job` for [`TOKEN`] (default: `fixtures/job.json` verbatim). Other valid
     /// job tokens get a small entity generated from their [`Job`].
@@ -146,6 +199,15 @@ pub struct Project {
     pub user_role: Option<Role>,
     /// `artifacts:access: none`: artifact routes answer 403.
     pub artifacts_access_none: bool,
+    /// Fine-grained job-token permissions (GitLab's `job_token_policies` on the allowlist
+    /// entry; here one set for every source project): `None` = off, every route the
+    /// allowlist lets a job token of another project reach works as before. `Some(list)`: a
+    /// job token of *another* project needs the route's policy in `list` (`read_jobs` for
+    /// the jobs lists and the artifact routes, `read_pipelines` for a pipeline and its
+    /// bridges), else 403 "Insufficient permissions … The following token permission is
+    /// required: read_jobs." Reaching a public project without being on its allowlist then
+    /// counts as lacking every policy (`Ci::JobToken::Scope#policies_allowed?`).
+    pub job_token_policies: Option<Vec<String>>,
 }
 
 impl Project {
@@ -176,6 +238,26 @@ pub struct Pipeline {
     pub git_ref: String,
     /// `success`, `running`, `failed`, … — by-ref lookups use only `success`.
     pub status: String,
+    /// The commit, 40 hex digits: [`pipeline_sha`] of the id (a child pipeline gets its
+    /// parent's). Only shown in bodies; nothing is looked up by it.
+    pub sha: String,
+    /// What created it: `push` (the default), `parent_pipeline` (a child pipeline, started by
+    /// a bridge of the same project), `pipeline` (a multi-project downstream). By-ref lookups
+    /// without `search_recent_successful_pipelines` never pick a `parent_pipeline` one as
+    /// "the newest successful pipeline" (GitLab's dangling sources), only through its parent.
+    pub source: String,
+    /// The ref is a tag (the jobs' `tag` field).
+    pub tag: bool,
+}
+
+/// The deterministic commit sha of pipeline `id` (40 hex digits), so that bodies are the
+/// same on every run.
+pub fn pipeline_sha(id: u64) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("fake-gitlab pipeline {id}").as_bytes(),
+    );
+    crate::http::hex(digest.as_ref())
 }
 
 /// A job (build) in a pipeline.
@@ -184,14 +266,33 @@ pub struct Job {
     pub id: u64,
     pub pipeline_id: u64,
     pub name: String,
+    /// `success`, `running`, `failed`, `manual`, … A test may change it between two requests
+    /// (a job finishing while a client polls): every request reads it afresh.
     pub status: String,
-    /// Superseded by a retry: by-ref lookups skip it.
+    /// The stage (default `test`).
+    pub stage: String,
+    /// Superseded by a retry (a newer job with the same name in the same pipeline): by-ref
+    /// lookups and the pipeline's jobs list (without `include_retried`) skip it; the project's
+    /// jobs list shows it.
     pub retried: bool,
     /// The artifacts archive, if the job has one.
     pub archive: Option<Archive>,
     /// The archive has expired but is not deleted yet: archive routes still serve it, the
     /// single-file route by job id answers `404 Not Found`.
     pub expired: bool,
+}
+
+/// A trigger job (`trigger:`), which starts a downstream pipeline: a child in the same
+/// project, or a multi-project pipeline in any project.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    pub id: u64,
+    pub pipeline_id: u64,
+    pub name: String,
+    pub status: String,
+    pub stage: String,
+    /// The pipeline it started (any project); `None` until it is created.
+    pub downstream: Option<u64>,
 }
 
 /// An artifacts archive: in memory, or a file streamed from disk.
@@ -310,12 +411,11 @@ pub struct TokenGrant {
 impl World {
     /// The world every server starts with; see [`demo`] and the crate docs.
     pub fn demo() -> World {
-        let sample = Archive::from(zips::sample());
-        let decoy = |why: &str| Archive::from(decoy(why));
         let mut w = World {
             projects: Vec::new(),
             pipelines: Vec::new(),
             jobs: Vec::new(),
+            bridges: Vec::new(),
             tokens: vec![
                 TokenGrant {
                     token: TOKEN.to_string(),
@@ -343,81 +443,247 @@ impl World {
         p4.public = true;
         p4.allowlist = Vec::new();
 
-        let mut pipeline = |id: u64, project_id: u64, git_ref: &str, status: &str| {
-            w.pipelines.push(Pipeline {
-                id,
-                project_id,
-                git_ref: git_ref.to_string(),
-                status: status.to_string(),
-            });
-        };
-        pipeline(demo::OWN_PIPELINE, 1, "main", "running");
-        pipeline(demo::OLD_MAIN_PIPELINE, 2, "main", "success");
-        pipeline(demo::MAIN_PIPELINE, 2, "main", "success");
-        pipeline(demo::FEATURE_PIPELINE, 2, "feature/x", "success");
-        pipeline(
-            demo::MR_PIPELINE,
-            2,
-            "refs/merge-requests/7/head",
-            "success",
-        );
-        pipeline(demo::TAG_PIPELINE, 2, "v1.2.3", "success");
-        pipeline(demo::RUNNING_MAIN_PIPELINE, 2, "main", "running");
-        pipeline(demo::LOCKED_PIPELINE, 3, "main", "success");
-        pipeline(demo::PUBLIC_PIPELINE, 4, "main", "success");
-
-        let mut job = |id: u64, pipeline_id: u64, name: &str, status: &str, a: Option<&Archive>| {
-            w.jobs.push(Job {
-                id,
-                pipeline_id,
-                name: name.to_string(),
-                status: status.to_string(),
-                retried: false,
-                archive: a.cloned(),
-                expired: false,
-            });
-        };
-        let s = Some(&sample);
-        job(demo::FINISHED_JOB, 6, "setup", "success", None);
-        job(demo::TOKEN_JOB, 6, "rubocop", "running", None);
-        let old = decoy("build of an older pipeline on main (20), not the newest successful one");
-        job(demo::OLD_BUILD_JOB, 20, "build", "success", Some(&old));
-        let retried = decoy("retried build (101) in pipeline 21; its retry is job 102");
-        job(
-            demo::RETRIED_BUILD_JOB,
-            21,
-            "build",
-            "failed",
-            Some(&retried),
-        );
-        job(demo::BUILD_JOB, 21, "build", "success", s);
-        job(demo::TEST_JOB, 21, "test 1/3", "success", s);
-        job(demo::WEIRD_JOB, 21, demo::WEIRD_NAME, "success", s);
-        job(demo::NO_ARTIFACTS_JOB, 21, "no-artifacts", "success", None);
-        job(demo::EXPIRED_JOB, 21, "expired", "success", s);
-        job(demo::FEATURE_BUILD_JOB, 22, "build", "success", s);
-        job(demo::MR_BUILD_JOB, 23, "build", "success", s);
-        job(demo::TAG_BUILD_JOB, 24, "build", "success", s);
-        let running = decoy("build of the running pipeline on main (25)");
-        job(
-            demo::RUNNING_BUILD_JOB,
-            25,
-            "build",
-            "success",
-            Some(&running),
-        );
-        job(demo::LOCKED_BUILD_JOB, 30, "build", "success", s);
-        job(demo::PUBLIC_BUILD_JOB, 40, "build", "success", s);
-        for j in &mut w.jobs {
-            j.retried = j.id == demo::RETRIED_BUILD_JOB;
-            j.expired = j.id == demo::EXPIRED_JOB;
-        }
+        w.demo_by_ref_story();
+        w.demo_fan_in_story();
         w
     }
 
-    /// Adds a private project (allowlist `[1]`, allowlist enabled, role Developer) and
-    /// returns it for further changes. A project added later shadows an earlier one with the
-    /// same id or path (e.g. re-adding `other/locked` as project 30 makes that path mean 30).
+    /// The pipelines and jobs that by-ref and by-id downloads pick from (ids below 150).
+    fn demo_by_ref_story(&mut self) {
+        let sample = Archive::from(zips::sample());
+        let decoy = |why: &str| Some(Archive::from(decoy(why)));
+        for (id, project_id, git_ref, status) in [
+            (demo::OWN_PIPELINE, 1, "main", "running"),
+            (demo::OLD_MAIN_PIPELINE, 2, "main", "success"),
+            (demo::MAIN_PIPELINE, 2, "main", "success"),
+            (demo::FEATURE_PIPELINE, 2, "feature/x", "success"),
+            (
+                demo::MR_PIPELINE,
+                2,
+                "refs/merge-requests/7/head",
+                "success",
+            ),
+            (demo::TAG_PIPELINE, 2, "v1.2.3", "success"),
+            (demo::RUNNING_MAIN_PIPELINE, 2, "main", "running"),
+            (demo::LOCKED_PIPELINE, 3, "main", "success"),
+            (demo::PUBLIC_PIPELINE, 4, "main", "success"),
+        ] {
+            self.push_pipeline(id, project_id, git_ref, status);
+        }
+        self.pipeline_mut(demo::TAG_PIPELINE)
+            .expect("the tag pipeline")
+            .tag = true;
+
+        let s = || Some(sample.clone());
+        let setup = Archive::from(zips::build(&[Entry::file(
+            "setup/env.txt",
+            b"written by setup (job 7) in pipeline 6\n",
+            0o644,
+        )]));
+        for (id, pipeline_id, name, status, archive) in [
+            (demo::FINISHED_JOB, 6, "setup", "success", Some(setup)),
+            (demo::TOKEN_JOB, 6, "rubocop", "running", None),
+            (
+                demo::OLD_BUILD_JOB,
+                20,
+                "build",
+                "success",
+                decoy("build of an older pipeline on main (20), not the newest successful one"),
+            ),
+            (
+                demo::RETRIED_BUILD_JOB,
+                21,
+                "build",
+                "failed",
+                decoy("retried build (101) in pipeline 21; its retry is job 102"),
+            ),
+            (demo::BUILD_JOB, 21, "build", "success", s()),
+            (demo::TEST_JOB, 21, "test 1/3", "success", s()),
+            (demo::WEIRD_JOB, 21, demo::WEIRD_NAME, "success", s()),
+            (demo::NO_ARTIFACTS_JOB, 21, "no-artifacts", "success", None),
+            (demo::EXPIRED_JOB, 21, "expired", "success", s()),
+            (demo::FEATURE_BUILD_JOB, 22, "build", "success", s()),
+            (demo::MR_BUILD_JOB, 23, "build", "success", s()),
+            (demo::TAG_BUILD_JOB, 24, "build", "success", s()),
+            (
+                demo::RUNNING_BUILD_JOB,
+                25,
+                "build",
+                "success",
+                decoy("build of the running pipeline on main (25)"),
+            ),
+            (demo::LOCKED_BUILD_JOB, 30, "build", "success", s()),
+            (demo::PUBLIC_BUILD_JOB, 40, "build", "success", s()),
+        ] {
+            self.push_job(id, pipeline_id, name, status, archive);
+        }
+        for j in &mut self.jobs {
+            j.retried = j.id == demo::RETRIED_BUILD_JOB;
+            j.expired = j.id == demo::EXPIRED_JOB;
+        }
+    }
+
+    /// The fan-in story (ids 26–28 and 150–164): in project 2, an upstream pipeline on
+    /// `main` that is still running, with finished jobs whose archives a downstream pipeline
+    /// would fetch together (parallel and matrix jobs, one shared file), a retried job, jobs
+    /// that are running, manual and failed, and two bridges: a child pipeline in the same
+    /// project and a multi-project downstream in project 1.
+    fn demo_fan_in_story(&mut self) {
+        let zip = |files: &[(&str, &str)]| {
+            let entries: Vec<Entry> = files
+                .iter()
+                .map(|(name, text)| Entry::file(name, text.as_bytes(), 0o644))
+                .collect();
+            Some(Archive::from(zips::build(&entries)))
+        };
+        let p = demo::FAN_IN_PIPELINE;
+        self.push_pipeline(p, demo::PROJECT, "main", "running");
+        let [t1, t2, t3] = demo::FAN_IN_TEST_JOBS;
+        let test = |n: usize| {
+            let report = format!("reports/test-{n}.xml");
+            let xml = format!("<testsuite name=\"test {n}/3\" tests=\"14\" failures=\"0\"/>\n");
+            zip(&[(&report, &xml), (demo::SUMMARY_FILE, demo::SUMMARY_TEXT)])
+        };
+        let build = |arch: &str| {
+            let path = format!("dist/{arch}/app");
+            let text = format!("#!/bin/sh\necho app for linux/{arch}\n");
+            zip(&[(&path, &text)])
+        };
+        for (id, name, stage, status, archive) in [
+            (
+                demo::COMPILE_JOB,
+                "compile",
+                "build",
+                "success",
+                zip(&[(demo::COMPILE_FILE, "#!/bin/sh\necho compiled by job 150\n")]),
+            ),
+            (t1, "test 1/3", "test", "success", test(1)),
+            (t2, "test 2/3", "test", "success", test(2)),
+            (t3, "test 3/3", "test", "success", test(3)),
+            (
+                demo::BUILD_AMD64_JOB,
+                "build: [linux, amd64]",
+                "build",
+                "success",
+                build("amd64"),
+            ),
+            (
+                demo::BUILD_ARM64_JOB,
+                "build: [linux, arm64]",
+                "build",
+                "success",
+                build("arm64"),
+            ),
+            (
+                demo::LINT_RETRIED_JOB,
+                "lint",
+                "test",
+                "failed",
+                zip(&[(demo::LINT_FILE, "lint: attempt 1 (job 156), failed\n")]),
+            ),
+            (
+                demo::LINT_JOB,
+                "lint",
+                "test",
+                "success",
+                zip(&[(demo::LINT_FILE, "lint: attempt 2 (job 157), passed\n")]),
+            ),
+            (
+                demo::SLOW_JOB,
+                "slow",
+                "test",
+                "running",
+                zip(&[("slow/out.txt", "slow job 158, finally done\n")]),
+            ),
+            (demo::MANUAL_JOB, "manual", "deploy", "manual", None),
+            (demo::BROKEN_JOB, "broken", "test", "failed", None),
+        ] {
+            self.push_job(id, p, name, status, archive);
+            self.job_mut(id).expect("just added").stage = stage.to_string();
+        }
+        self.job_mut(demo::LINT_RETRIED_JOB)
+            .expect("lint's first attempt")
+            .retried = true;
+
+        let child = demo::CHILD_PIPELINE;
+        self.push_pipeline(child, demo::PROJECT, "main", "success");
+        self.push_pipeline(
+            demo::DOWNSTREAM_PIPELINE,
+            demo::OWN_PROJECT,
+            "main",
+            "running",
+        );
+        let parent_sha = pipeline_sha(p);
+        if let Some(c) = self.pipeline_mut(child) {
+            c.source = "parent_pipeline".to_string();
+            c.sha = parent_sha;
+        }
+        if let Some(d) = self.pipeline_mut(demo::DOWNSTREAM_PIPELINE) {
+            d.source = "pipeline".to_string();
+        }
+        for (id, name, downstream) in [
+            (demo::CHILD_BRIDGE, "child", child),
+            (
+                demo::DOWNSTREAM_BRIDGE,
+                "downstream",
+                demo::DOWNSTREAM_PIPELINE,
+            ),
+        ] {
+            self.bridges.push(Bridge {
+                id,
+                pipeline_id: p,
+                name: name.to_string(),
+                status: "success".to_string(),
+                stage: "trigger".to_string(),
+                downstream: Some(downstream),
+            });
+        }
+        let package = zip(&[("pkg/app.tar", "app.tar of the child pipeline (job 163)\n")]);
+        self.push_job(demo::PACKAGE_JOB, child, "package", "success", package);
+        self.job_mut(demo::PACKAGE_JOB).expect("package").stage = "package".to_string();
+        let deploy = demo::DEPLOY_JOB;
+        self.push_job(deploy, demo::DOWNSTREAM_PIPELINE, "deploy", "running", None);
+        self.job_mut(deploy).expect("deploy").stage = "deploy".to_string();
+    }
+
+    /// A pipeline with this id, source `push`, its deterministic sha, not a tag.
+    fn push_pipeline(&mut self, id: u64, project_id: u64, git_ref: &str, status: &str) {
+        self.pipelines.push(Pipeline {
+            id,
+            project_id,
+            git_ref: git_ref.to_string(),
+            status: status.to_string(),
+            sha: pipeline_sha(id),
+            source: "push".to_string(),
+            tag: false,
+        });
+    }
+
+    /// A job with this id, stage `test`, not retried, not expired.
+    fn push_job(
+        &mut self,
+        id: u64,
+        pipeline_id: u64,
+        name: &str,
+        status: &str,
+        archive: Option<Archive>,
+    ) {
+        self.jobs.push(Job {
+            id,
+            pipeline_id,
+            name: name.to_string(),
+            status: status.to_string(),
+            stage: "test".to_string(),
+            retried: false,
+            archive,
+            expired: false,
+        });
+    }
+
+    /// Adds a private project (allowlist `[1]`, allowlist enabled, role Developer, no
+    /// fine-grained job-token permissions) and returns it for further changes. A project added
+    /// later shadows an earlier one with the same id or path (e.g. re-adding `other/locked` as
+    /// project 30 makes that path mean 30).
     pub fn add_project(&mut self, id: u64, path: &str) -> &mut Project {
         self.projects.push(Project {
             id,
@@ -428,36 +694,114 @@ impl World {
             allowlist_enabled: true,
             user_role: Some(Role::Developer),
             artifacts_access_none: false,
+            job_token_policies: None,
         });
         let last = self.projects.len() - 1;
         &mut self.projects[last]
     }
 
-    /// Adds a pipeline and returns its id (one more than the highest so far).
+    /// Adds a pipeline (source `push`, its deterministic sha) and returns its id (one more
+    /// than the highest so far).
     pub fn add_pipeline(&mut self, project_id: u64, git_ref: &str, status: &str) -> u64 {
         let id = self.pipelines.iter().map(|p| p.id).max().unwrap_or(0) + 1;
-        self.pipelines.push(Pipeline {
+        self.push_pipeline(id, project_id, git_ref, status);
+        id
+    }
+
+    /// The next id of a job or bridge: GitLab numbers both from one sequence, so a bridge's
+    /// id is never a build's.
+    fn next_job_id(&self) -> u64 {
+        let jobs = self.jobs.iter().map(|j| j.id);
+        let bridges = self.bridges.iter().map(|b| b.id);
+        jobs.chain(bridges).max().unwrap_or(0) + 1
+    }
+
+    /// Adds a job with status `success` and returns its id (one more than the highest job or
+    /// bridge id so far).
+    pub fn add_job(&mut self, pipeline_id: u64, name: &str, archive: Option<Archive>) -> u64 {
+        self.add_job_with(pipeline_id, name, "success", archive)
+    }
+
+    /// Adds a job with this status (stage `test`) and returns its id (one more than the
+    /// highest job or bridge id so far).
+    pub fn add_job_with(
+        &mut self,
+        pipeline_id: u64,
+        name: &str,
+        status: &str,
+        archive: Option<Archive>,
+    ) -> u64 {
+        let id = self.next_job_id();
+        self.push_job(id, pipeline_id, name, status, archive);
+        id
+    }
+
+    /// Retries a job as GitLab does: the job is marked retried and a new attempt (a new,
+    /// higher id; same pipeline, name and stage) gets this status and archive. Returns the
+    /// new attempt's id. Panics if there is no such job (a test bug).
+    pub fn retry(&mut self, job_id: u64, status: &str, archive: Option<Archive>) -> u64 {
+        let Some(old) = self.job_mut(job_id) else {
+            panic!("fake-gitlab: no job {job_id} to retry");
+        };
+        old.retried = true;
+        let (pipeline_id, name, stage) = (old.pipeline_id, old.name.clone(), old.stage.clone());
+        let id = self.add_job_with(pipeline_id, &name, status, archive);
+        self.job_mut(id).expect("just added").stage = stage;
+        id
+    }
+
+    /// Adds a bridge (stage `trigger`) and returns its id, from the jobs' sequence. Its status
+    /// is `success` when it has started `downstream` (a pipeline id, any project), `created`
+    /// when `downstream` is `None`.
+    pub fn add_bridge(&mut self, pipeline_id: u64, name: &str, downstream: Option<u64>) -> u64 {
+        let id = self.next_job_id();
+        let status = if downstream.is_some() {
+            "success"
+        } else {
+            "created"
+        };
+        self.bridges.push(Bridge {
             id,
-            project_id,
-            git_ref: git_ref.to_string(),
+            pipeline_id,
+            name: name.to_string(),
             status: status.to_string(),
+            stage: "trigger".to_string(),
+            downstream,
         });
         id
     }
 
-    /// Adds a job with status `success` and returns its id (one more than the highest so far).
-    pub fn add_job(&mut self, pipeline_id: u64, name: &str, archive: Option<Archive>) -> u64 {
-        let id = self.jobs.iter().map(|j| j.id).max().unwrap_or(0) + 1;
-        self.jobs.push(Job {
-            id,
-            pipeline_id,
-            name: name.to_string(),
-            status: "success".to_string(),
-            retried: false,
-            archive,
-            expired: false,
-        });
-        id
+    /// Adds a downstream pipeline started by a new bridge `bridge_name` of pipeline
+    /// `parent_pipeline_id`, and returns `(bridge id, pipeline id)`. In the parent's project it
+    /// is a child pipeline (source `parent_pipeline`, the parent's sha); in another project a
+    /// multi-project pipeline (source `pipeline`, its own sha). Either way it runs on the
+    /// parent's ref; change `pipeline_mut(id).git_ref` for another. Panics if there is no
+    /// such parent (a test bug).
+    pub fn add_child_pipeline(
+        &mut self,
+        parent_pipeline_id: u64,
+        bridge_name: &str,
+        project_id: u64,
+        status: &str,
+    ) -> (u64, u64) {
+        let Some(parent) = self.pipeline(parent_pipeline_id) else {
+            panic!("fake-gitlab: no pipeline {parent_pipeline_id} to start a child from");
+        };
+        let (git_ref, parent_project, parent_sha) = (
+            parent.git_ref.clone(),
+            parent.project_id,
+            parent.sha.clone(),
+        );
+        let id = self.add_pipeline(project_id, &git_ref, status);
+        let child = self.pipeline_mut(id).expect("just added");
+        if project_id == parent_project {
+            child.source = "parent_pipeline".to_string();
+            child.sha = parent_sha;
+        } else {
+            child.source = "pipeline".to_string();
+        }
+        let bridge = self.add_bridge(parent_pipeline_id, bridge_name, Some(id));
+        (bridge, id)
     }
 
     /// Adds a token for a job (`running: false` makes it a dead token: 401).
@@ -481,6 +825,18 @@ impl World {
 
     pub fn pipeline(&self, id: u64) -> Option<&Pipeline> {
         self.pipelines.iter().find(|p| p.id == id)
+    }
+
+    pub fn pipeline_mut(&mut self, id: u64) -> Option<&mut Pipeline> {
+        self.pipelines.iter_mut().find(|p| p.id == id)
+    }
+
+    pub fn bridge(&self, id: u64) -> Option<&Bridge> {
+        self.bridges.iter().find(|b| b.id == id)
+    }
+
+    pub fn bridge_mut(&mut self, id: u64) -> Option<&mut Bridge> {
+        self.bridges.iter_mut().find(|b| b.id == id)
     }
 
     pub fn job(&self, id: u64) -> Option<&Job> {
@@ -559,15 +915,37 @@ mod tests {
     fn demo_ids_are_unique_and_consistent() {
         let w = World::demo();
         let mut ids: Vec<u64> = w.jobs.iter().map(|j| j.id).collect();
+        ids.extend(w.bridges.iter().map(|b| b.id));
+        let n = ids.len();
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), w.jobs.len());
+        assert_eq!(ids.len(), n, "job and bridge ids come from one sequence");
         for j in &w.jobs {
             let p = w.pipeline(j.pipeline_id).expect("job's pipeline exists");
             assert!(w.project(p.project_id).is_some());
         }
+        for b in &w.bridges {
+            assert!(w.pipeline(b.pipeline_id).is_some());
+            assert!(
+                w.pipeline(b.downstream.expect("demo bridges started"))
+                    .is_some()
+            );
+        }
+        let mut pipelines: Vec<u64> = w.pipelines.iter().map(|p| p.id).collect();
+        pipelines.sort_unstable();
+        pipelines.dedup();
+        assert_eq!(pipelines.len(), w.pipelines.len());
         assert_eq!(w.job_project_id(demo::TOKEN_JOB), Some(1));
         assert_eq!(w.project(2).map(Project::path), Some("my.project"));
+        let child = w.pipeline(demo::CHILD_PIPELINE).expect("child");
+        assert_eq!(child.source, "parent_pipeline");
+        assert_eq!(child.sha, pipeline_sha(demo::FAN_IN_PIPELINE));
+        assert_eq!(w.job(demo::LINT_RETRIED_JOB).map(|j| j.retried), Some(true));
+        assert!(
+            w.job(demo::FINISHED_JOB)
+                .and_then(|j| j.archive.as_ref())
+                .is_some()
+        );
     }
 
     #[test]
@@ -576,7 +954,40 @@ mod tests {
         let p = w.add_pipeline(2, "main", "success");
         assert!(p > demo::PUBLIC_PIPELINE);
         let j = w.add_job(p, "build", None);
-        assert!(j > demo::PUBLIC_BUILD_JOB);
+        assert!(j > demo::DEPLOY_JOB);
         assert_eq!(w.add_job(p, "other", None), j + 1);
+        let b = w.add_bridge(p, "trigger", None);
+        assert_eq!(b, j + 2);
+        assert_eq!(w.bridge(b).map(|b| b.status.as_str()), Some("created"));
+        assert_eq!(w.add_job_with(p, "late", "pending", None), j + 3);
+    }
+
+    #[test]
+    fn retry_and_child_pipelines() {
+        let mut w = World::demo();
+        let p = w.add_pipeline(2, "topic", "running");
+        let first = w.add_job_with(p, "flaky", "failed", None);
+        w.job_mut(first).expect("first").stage = "verify".into();
+        let second = w.retry(first, "running", None);
+        assert!(second > first);
+        let (a, b) = (w.job(first).expect("a"), w.job(second).expect("b"));
+        assert!(a.retried && !b.retried);
+        assert_eq!(
+            (b.name.as_str(), b.stage.as_str(), b.status.as_str()),
+            ("flaky", "verify", "running")
+        );
+
+        let (bridge, child) = w.add_child_pipeline(p, "child", 2, "created");
+        let c = w.pipeline(child).expect("child");
+        assert_eq!(
+            (c.git_ref.as_str(), c.source.as_str()),
+            ("topic", "parent_pipeline")
+        );
+        assert_eq!(c.sha, pipeline_sha(p));
+        assert_eq!(w.bridge(bridge).and_then(|b| b.downstream), Some(child));
+        let (_, other) = w.add_child_pipeline(p, "deploy", 1, "pending");
+        let o = w.pipeline(other).expect("multi-project");
+        assert_eq!((o.project_id, o.source.as_str()), (1, "pipeline"));
+        assert_ne!(o.sha, pipeline_sha(p));
     }
 }

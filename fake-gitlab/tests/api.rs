@@ -10,108 +10,9 @@ use fake_gitlab::{
     Archive, Config, FINISHED_TOKEN, Fault, FaultKind, Origin, PAT, Role, Server, TOKEN, demo, zips,
 };
 
-/// A parsed response; `complete` is false when the body ended before its Content-Length.
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    complete: bool,
-}
+mod common;
 
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("utf-8 body")
-    }
-}
-
-/// Reads one response from a buffered stream (Content-Length framing only).
-fn read_response(r: &mut impl BufRead, head_only: bool) -> Resp {
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l).expect("header line");
-        let l = l.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').expect("header colon");
-        headers.push((k.to_string(), v.trim().to_string()));
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().expect("content-length"));
-    let mut body = Vec::new();
-    let mut complete = true;
-    if !head_only && status != 304 {
-        let mut buf = [0u8; 8192];
-        while body.len() < len {
-            match r.read(&mut buf[..(len - body.len()).min(8192)]) {
-                Ok(0) | Err(_) => {
-                    complete = false;
-                    break;
-                }
-                Ok(n) => body.extend_from_slice(&buf[..n]),
-            }
-        }
-    }
-    Resp {
-        status,
-        headers,
-        body,
-        complete,
-    }
-}
-
-fn port_of(url: &str) -> u16 {
-    let rest = url.split("://").nth(1).expect("scheme");
-    let hostport = rest.split('/').next().expect("host");
-    hostport
-        .rsplit(':')
-        .next()
-        .expect("port")
-        .parse()
-        .expect("port number")
-}
-
-/// One request on a fresh plain-TCP connection.
-fn request(base_url: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut s = TcpStream::connect(("127.0.0.1", port_of(base_url))).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    read_response(&mut BufReader::new(s), method == "HEAD")
-}
-
-fn get(base_url: &str, target: &str, headers: &[(&str, &str)]) -> Resp {
-    request(base_url, "GET", target, headers)
-}
-
-const AUTH: &[(&str, &str)] = &[("JOB-TOKEN", TOKEN)];
-
-fn start() -> Server {
-    Server::start(Config::default()).expect("server starts")
-}
+use common::{AUTH, get, port_of, read_response, request, start};
 
 #[test]
 fn job_endpoint_and_authentication() {
@@ -774,4 +675,124 @@ fn the_standalone_server_removes_its_ca_on_sigterm() {
         !ca.parent().unwrap().exists(),
         "its directory is left behind"
     );
+}
+
+/// The file of a one-file archive served for `target` (200 asserted).
+fn only_file(base: &str, target: &str) -> (String, String) {
+    let r = get(base, target, AUTH);
+    assert_eq!(r.status, 200, "{target}: {}", r.text());
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(r.body)).expect("zip");
+    let mut f = z.by_index(0).expect("an entry");
+    let mut text = String::new();
+    f.read_to_string(&mut text).expect("utf-8");
+    (f.name().expect("a name").to_string(), text)
+}
+
+#[test]
+fn by_ref_search_of_recent_pipelines_and_child_pipelines() {
+    let s = start();
+    let base = s.server_url();
+    let by_ref = |job: &str, search: bool| {
+        let flag = if search {
+            "&search_recent_successful_pipelines=true"
+        } else {
+            ""
+        };
+        format!("/api/v4/projects/2/jobs/artifacts/main/download?job={job}{flag}")
+    };
+    // `package` is only in the child pipeline 27, which is never "the newest successful
+    // pipeline" itself (a dangling source) and whose parent (26) is still running.
+    let legacy = get(&base, &by_ref("package", false), AUTH);
+    assert_eq!(
+        (legacy.status, legacy.text()),
+        (404, r#"{"message":"404 Not found"}"#)
+    );
+    // Searching the recent successful pipelines finds it there.
+    assert_eq!(only_file(&base, &by_ref("package", true)).0, "pkg/app.tar");
+    let raw = get(
+        &base,
+        "/api/v4/projects/2/jobs/artifacts/main/raw/pkg/app.tar?job=package&search_recent_successful_pipelines=1",
+        AUTH,
+    );
+    assert_eq!(raw.text(), "app.tar of the child pipeline (job 163)\n");
+    let none = get(&base, &by_ref("nope", true), AUTH);
+    assert_eq!(
+        (none.status, none.text()),
+        (404, r#"{"message":"404 Job Not Found"}"#)
+    );
+    let bad = get(
+        &base,
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=build&search_recent_successful_pipelines=perhaps",
+        AUTH,
+    );
+    assert_eq!(
+        (bad.status, bad.text()),
+        (
+            400,
+            r#"{"error":"search_recent_successful_pipelines is invalid"}"#
+        )
+    );
+
+    // A newer successful pipeline without `build`: the strict lookup stops there, the search
+    // goes on to pipeline 21.
+    {
+        let mut w = s.world();
+        let p = w.add_pipeline(2, "main", "success");
+        w.add_job(p, "docs", Some(Archive::from(zips::sample())));
+    }
+    let strict = get(&base, &by_ref("build", false), AUTH);
+    assert_eq!(strict.text(), r#"{"message":"404 Not found"}"#);
+    let found = get(&base, &by_ref("build", true), AUTH);
+    assert!(found.status == 200 && found.body == zips::sample());
+
+    // Once the fan-in pipeline succeeds (and the newer one is gone), the strict lookup finds
+    // the child's job through its parent, parent first when both have the name; the search
+    // takes the newest pipeline, the child.
+    {
+        let mut w = s.world();
+        w.pipelines
+            .retain(|p| p.id <= demo::DOWNSTREAM_PIPELINE || p.project_id != 2);
+        w.pipeline_mut(demo::FAN_IN_PIPELINE).expect("26").status = "success".into();
+        let text = b"compiled again by the child\n";
+        let archive = zips::build(&[zips::Entry::file("bin/app", text, 0o644)]);
+        w.add_job(
+            demo::CHILD_PIPELINE,
+            "compile",
+            Some(Archive::from(archive)),
+        )
+    };
+    assert_eq!(only_file(&base, &by_ref("package", false)).0, "pkg/app.tar");
+    let parent = only_file(&base, &by_ref("compile", false)).1;
+    assert_eq!(parent, "#!/bin/sh\necho compiled by job 150\n");
+    let child = only_file(&base, &by_ref("compile", true)).1;
+    assert_eq!(child, "compiled again by the child\n");
+    // A retried job is never the strict lookup's; the retry is.
+    let lint = only_file(&base, &by_ref("lint", false)).1;
+    assert!(lint.contains("attempt 2"), "{lint}");
+
+    // An older GitLab ignores the parameter.
+    let old = Server::start(Config {
+        no_search_recent: true,
+        ..Config::default()
+    })
+    .expect("server");
+    let r = get(&old.server_url(), &by_ref("package", true), AUTH);
+    assert_eq!(
+        (r.status, r.text()),
+        (404, r#"{"message":"404 Not found"}"#)
+    );
+    let r = get(
+        &old.server_url(),
+        "/api/v4/projects/2/jobs/artifacts/main/download?job=build&search_recent_successful_pipelines=perhaps",
+        AUTH,
+    );
+    assert_eq!(r.status, 200, "the parameter is not even validated");
+}
+
+#[test]
+fn the_setup_job_of_the_tokens_pipeline_has_an_archive() {
+    let s = start();
+    let (name, text) = only_file(&s.server_url(), "/api/v4/projects/1/jobs/7/artifacts");
+    assert_eq!(name, "setup/env.txt");
+    assert!(text.contains("setup (job 7)"));
 }
