@@ -542,6 +542,7 @@ fn on_ref(
             }
             return Err(failure
                 .hint("job names are exact and case-sensitive; a plain NAME also matches its parallel jobs (NAME 1/3); --job 'NAME*' is a glob")
+                .hint("only successful jobs whose artifacts have not expired count; the artifacts of a pipeline that is still running (an upstream that triggered this one) are fetched with --pipeline ID")
                 .into());
         };
         let pipeline = newest.pointer("/pipeline/id").and_then(Value::as_u64);
@@ -659,10 +660,13 @@ fn in_pipeline(
                 .hint("job names are exact and case-sensitive; a plain NAME also matches its parallel jobs (NAME 1/3); a child pipeline's jobs need --child TRIGGER")
                 .into());
             }
-            for job in jobs
+            // Oldest first (the list is newest first): `test 1/3` before `test 2/3`.
+            let mut matched: Vec<&Value> = jobs
                 .iter()
                 .filter(|j| name_of(j).is_some_and(|n| wanted.contains(&n)))
-            {
+                .collect();
+            matched.sort_by_key(|j| j.get("id").and_then(Value::as_u64));
+            for job in matched {
                 let c = Chosen::from_job(project, job);
                 if !chosen.iter().any(|(have, _)| have.id == c.id) {
                     chosen.push((c, job));

@@ -95,7 +95,8 @@ fn no_such_job_on_the_ref_names_ref_job_and_causes() {
         .fails_unchanged(
             6,
             &[
-                "no recent successful job \"Build\" with artifacts on \"main\"",
+                "no successful job \"Build\" with artifacts on \"main\"",
+                "jobs on \"main\": \"build\"",
                 "case-sensitive",
                 "still running",
                 "expired",

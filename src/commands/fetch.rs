@@ -151,10 +151,10 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
             }
             let written = job
                 .all(&found, args.per_job)
-                .map_err(|(i, e)| found[i].explain(e))?;
+                .map_err(|(i, e)| explained(&found, i, e))?;
             (found, written)
         }
-        Err((i, e)) => return Err(jobs[i].explain(e)),
+        Err((i, e)) => return Err(explained(&jobs, i, e)),
         Ok(written) => (jobs, written),
     };
     commit::commit(&mut staging)?;
@@ -191,6 +191,16 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
         ));
     }
     Ok(())
+}
+
+/// A job's failure explained; among several jobs, naming the job.
+fn explained(jobs: &[Chosen], i: usize, err: anyhow::Error) -> anyhow::Error {
+    let err = jobs[i].explain(err);
+    if jobs.len() > 1 {
+        err.context(format!("fetching {}", jobs[i].describe()))
+    } else {
+        err
+    }
 }
 
 /// "1 file (12 B)", "3 files (1.2 MiB)".
