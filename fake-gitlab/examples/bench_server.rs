@@ -43,6 +43,23 @@ struct Args {
 enum Command {
     Generate(Generate),
     Serve(Serve),
+    FanIn(FanIn),
+}
+
+/// Serve one pipeline of N parallel jobs (`shard 1/N` …) with distinct in-memory archives,
+/// for timing a fan-in (`bench/fan_in.sh`) against fetching the jobs one by one.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "fan-in")]
+struct FanIn {
+    /// how many jobs (default 10)
+    #[argh(option, default = "10")]
+    jobs: u32,
+    /// files per job (default 2000, 1–8 KiB each, plus one 4 MiB file)
+    #[argh(option, default = "2000")]
+    files: u32,
+    /// serve downloads through the object-storage origin (302 redirects)
+    #[argh(switch)]
+    object_storage: bool,
 }
 
 /// Write the workload archives and manifest.json to a directory (skipped when up to date).
@@ -77,6 +94,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Generate(g) => generate(&g.dir, g.quick),
         Command::Serve(s) => serve(&s),
+        Command::FanIn(f) => fan_in(&f),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -465,6 +483,57 @@ fn write_one_big(path: &Path, p: &Params) -> io::Result<Summary> {
         raw_bytes: p.one_big + zips::LARGE_TAIL.len() as u64,
         small_file: zips::LARGE_TAIL_ENTRY.to_string(),
     })
+}
+
+/// A shard's archive: `shard-I/NNNNN.txt` files of 1–8 KiB and one 4 MiB blob, deterministic.
+fn shard(i: u32, files: u32) -> io::Result<Vec<u8>> {
+    let mut w = ZipWriter::new(io::Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default().unix_permissions(0o644);
+    let mut text = PseudoRandom::range(u64::from(i) << 32, u64::MAX >> 1);
+    for f in 0..files {
+        w.start_file(format!("shard-{i}/{f:05}.txt"), opts)
+            .map_err(io::Error::other)?;
+        let len = 1024 + (f as usize * 7919 + i as usize * 131) % 7168;
+        let mut chunk = vec![0u8; len];
+        text.read_exact(&mut chunk)?;
+        // Text-like, so it deflates as source files do.
+        chunk.iter_mut().for_each(|b| *b = *b % 64 + 32);
+        w.write_all(&chunk)?;
+    }
+    w.start_file(
+        format!("shard-{i}/blob.bin"),
+        opts.compression_method(CompressionMethod::Stored),
+    )
+    .map_err(io::Error::other)?;
+    io::copy(&mut PseudoRandom::range(u64::from(i) << 40, 4 << 20), &mut w)?;
+    Ok(w.finish().map_err(io::Error::other)?.into_inner())
+}
+
+fn fan_in(args: &FanIn) -> io::Result<()> {
+    let server = Server::start(Config {
+        object_storage: args.object_storage,
+        ..Config::default()
+    })?;
+    let pipeline = {
+        let mut world = server.world();
+        let pipeline = world.add_pipeline(demo::OWN_PROJECT, "bench", "success");
+        for i in 1..=args.jobs {
+            let archive = Archive::from(shard(i, args.files)?);
+            world.add_job(pipeline, &format!("shard {i}/{}", args.jobs), Some(archive));
+        }
+        pipeline
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "export CI_API_V4_URL={}", server.api_url())?;
+    writeln!(out, "export CI_PROJECT_ID={}", demo::OWN_PROJECT)?;
+    writeln!(out, "export CI_JOB_TOKEN={TOKEN}")?;
+    writeln!(out, "export BENCH_PIPELINE_ID={pipeline}")?;
+    writeln!(out, "READY")?;
+    out.flush()?;
+    drop(out);
+    loop {
+        std::thread::park();
+    }
 }
 
 fn serve(args: &Serve) -> io::Result<()> {
