@@ -226,19 +226,24 @@ impl Chosen {
     /// The archive's route.
     pub fn archive_path(&self) -> String {
         match (&self.by_ref, self.id) {
-            (Some(r), _) => format!(
-                "{}/artifacts/{}/download?job={}{}",
-                self.jobs_path(),
-                encode(&r.git_ref),
-                encode(&r.job),
-                if r.recent {
-                    "&search_recent_successful_pipelines=true"
-                } else {
-                    ""
-                }
-            ),
+            (Some(r), _) => self.by_ref_path(r, "download"),
             (None, id) => format!("{}/{}/artifacts", self.jobs_path(), id.unwrap_or(0)),
         }
+    }
+
+    /// `…/jobs/artifacts/REF/WHAT?job=NAME`, searching recent pipelines unless told not to.
+    fn by_ref_path(&self, r: &ByRef, what: &str) -> String {
+        let recent = if r.recent {
+            "&search_recent_successful_pipelines=true"
+        } else {
+            ""
+        };
+        format!(
+            "{}/artifacts/{}/{what}?job={}{recent}",
+            self.jobs_path(),
+            encode(&r.git_ref),
+            encode(&r.job)
+        )
     }
 
     /// GitLab's single-file routes; the entry path keeps its slashes.
@@ -250,17 +255,7 @@ impl Chosen {
             .collect();
         let entry = entry.join("/");
         match (&self.by_ref, self.id) {
-            (Some(r), _) => format!(
-                "{}/artifacts/{}/raw/{entry}?job={}{}",
-                self.jobs_path(),
-                encode(&r.git_ref),
-                encode(&r.job),
-                if r.recent {
-                    "&search_recent_successful_pipelines=true"
-                } else {
-                    ""
-                }
-            ),
+            (Some(r), _) => self.by_ref_path(r, &format!("raw/{entry}")),
             (None, id) => format!("{}/{}/artifacts/{entry}", self.jobs_path(), id.unwrap_or(0)),
         }
     }

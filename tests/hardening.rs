@@ -235,8 +235,14 @@ fn sigterm_at_many_points_of_a_commit_leaves_the_old_tree_or_the_new_one() {
     }
 }
 
-#[test]
-fn a_second_signal_during_the_commit_keeps_the_originals_for_the_next_run() {
+/// Starts a 20,000-file replace, sends `signals` once step `point` has moved its original
+/// aside, and waits for gljob; then runs the next fetch into the same destination (one that
+/// fails: no such job), which must first undo what was left. Returns the interrupted run,
+/// whether DEST was a mix before the rerun, and the rerun.
+fn interrupt_then_rerun(
+    point: usize,
+    signals: &[&str],
+) -> (crate::util::Run, bool, crate::util::Run) {
     let server = server();
     let mut g = replace_setup(&server, FILES);
     let dest = g.dir().join("out");
@@ -246,20 +252,20 @@ fn a_second_signal_during_the_commit_keeps_the_originals_for_the_next_run() {
             "fetch", "--ref", "main", "--job", "build", "--dest", "out", "--quiet",
         ])
         .spawn();
-    // Late in the commit: undoing 15,000 steps takes longer than the watcher takes to
-    // notice the second signal.
-    assert!(when(&mut child, &dest, |s| s.join("aside/15000").exists()));
-    signal(&child, "-TERM");
-    signal(&child, "-TERM");
+    assert!(when(&mut child, &dest, |s| s
+        .join(format!("aside/{point}"))
+        .exists()));
+    for s in signals {
+        signal(&child, s);
+    }
     let run = g.wait(child);
-    assert_ne!(run.code, Some(0), "{run}");
-    if tree(&dest) != old {
+    let mixed = tree(&dest) != old;
+    if mixed {
         assert!(
             staging_in(&dest).is_some(),
-            "the moved-aside originals were kept for the next run"
+            "the moved-aside originals were kept for the next run\n{run}"
         );
     }
-    // The next fetch into DEST (this one fails: no such job) first puts DEST back.
     let mut again = as_job(Gljob::bare(), &server);
     let rerun = again
         .args(&["fetch", "--ref", "main", "--job", "nope", "--dest"])
@@ -268,37 +274,22 @@ fn a_second_signal_during_the_commit_keeps_the_originals_for_the_next_run() {
     rerun.code(6);
     assert_eq!(tree(&dest), old, "DEST is exactly the old tree\n{rerun}");
     assert_no_temp(g.dir());
+    (run, mixed, rerun)
+}
+
+#[test]
+fn a_second_signal_during_the_commit_keeps_the_originals_for_the_next_run() {
+    // Late in the commit: undoing 15,000 steps takes longer than the watcher takes to
+    // notice the second signal.
+    let (run, _, _) = interrupt_then_rerun(15_000, &["-TERM", "-TERM"]);
+    assert_ne!(run.code, Some(0), "{run}");
 }
 
 #[test]
 fn sigkill_during_the_commit_then_a_rerun_restores_the_old_tree() {
-    let server = server();
-    let mut g = replace_setup(&server, FILES);
-    let dest = g.dir().join("out");
-    let old = tree(&dest);
-    let mut child = g
-        .args(&[
-            "fetch", "--ref", "main", "--job", "build", "--dest", "out", "--quiet",
-        ])
-        .spawn();
-    assert!(when(&mut child, &dest, |s| s.join("aside/3000").exists()));
-    signal(&child, "-KILL");
-    let _ = g.wait(child);
-    assert_ne!(
-        tree(&dest),
-        old,
-        "killed half-way: DEST is a mix until the next run"
-    );
-    let mut again = as_job(Gljob::bare(), &server);
-    let rerun = again
-        .args(&["fetch", "--ref", "main", "--job", "nope", "--dest"])
-        .arg(dest.to_str().unwrap())
-        .run();
-    rerun
-        .code(6)
-        .stderr_has(&["interrupted during its commit", "undone"]);
-    assert_eq!(tree(&dest), old, "DEST is exactly the old tree\n{rerun}");
-    assert_no_temp(g.dir());
+    let (_, mixed, rerun) = interrupt_then_rerun(3000, &["-KILL"]);
+    assert!(mixed, "killed half-way: DEST is a mix until the next run");
+    rerun.stderr_has(&["interrupted during its commit", "undone"]);
 }
 
 #[test]
@@ -506,22 +497,13 @@ fn planning_a_directory_of_deep_names_stays_in_flat_memory() {
     let server = server();
     // 4,000 names 120 deep: 480,000 paths in all, just under the default limit.
     publish_build(&server, deep(4000, 120));
-    let mut g = as_job(
-        Gljob::wrapped(&["/usr/bin/time", "-f", "peak-rss-kib=%M"]),
+    let (_g, run, peak) = crate::util::peak_rss_kib(
         &server,
-    );
-    let run = g
-        .args(&[
+        &[
             "fetch", "--ref", "main", "--job", "build", "--list", "--quiet",
-        ])
-        .run();
+        ],
+    );
     run.success();
-    let peak: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS reported\n{run}"));
     assert!(peak < 48 * 1024, "peak RSS {peak} KiB");
     // 5,000 such names imply 600,000 paths: more than the default limit.
     let server = crate::util::server();

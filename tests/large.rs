@@ -4,7 +4,7 @@
 
 use fake_gitlab::Archive;
 
-use crate::util::{Gljob, as_job, server};
+use crate::util::server;
 
 /// Peak resident memory gljob may use, whatever the archive's size.
 const RSS_LIMIT_KIB: u64 = 32 * 1024;
@@ -24,22 +24,13 @@ fn a_large_artifact_is_fetched_in_constant_memory() {
         let pipeline = world.add_pipeline(1, "main", "success");
         world.add_job(pipeline, "big", Some(Archive::File(archive)));
     }
-    let mut g = as_job(
-        Gljob::wrapped(&["/usr/bin/time", "-f", "peak-rss-kib=%M"]),
+    let (g, run, peak) = crate::util::peak_rss_kib(
         &server,
-    );
-    let run = g
-        .args(&[
+        &[
             "fetch", "--ref", "main", "--job", "big", "--dest", "out", "--quiet",
-        ])
-        .run();
+        ],
+    );
     run.success();
-    let peak: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS reported\n{run}"));
     eprintln!("fetching a {mib} MiB artifact: peak RSS {peak} KiB");
     assert!(
         peak < RSS_LIMIT_KIB,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fake_gitlab::zips::{Entry, build};
 use fake_gitlab::{Config, Fault, Origin, Server};
 
-use crate::util::{Gljob, api_requests, as_job, assert_no_temp, gljob, server_with};
+use crate::util::{Gljob, api_requests, assert_no_temp, gljob, server_with};
 
 fn archive(files: &[(&str, &[u8])]) -> Option<fake_gitlab::Archive> {
     let entries: Vec<Entry> = files
@@ -289,24 +289,25 @@ fn polls(server: &Server, pipeline: u64) -> Vec<std::time::Instant> {
         .collect()
 }
 
-#[test]
-fn wait_polls_with_growing_gaps_until_the_job_succeeds() {
+/// Starts `--wait 5m` on the slow job, waits for its `n`th poll, then sets the job's status.
+fn finish_after_polls(n: usize, status: &str) -> (Server, u64, Gljob, crate::util::Run) {
     let (server, p, j) = slow_job();
     let mut g = gljob(&server);
+    let pipeline = p.to_string();
     let child = g
         .args(&[
             "fetch",
             "--pipeline",
-            &p.to_string(),
+            &pipeline,
             "--job",
             "slow",
             "--wait",
             "5m",
         ])
         .spawn();
-    // The third poll: each wait returns a poll newer than the one before.
+    // Each wait returns a poll newer than the one before.
     let mut last: Option<std::time::Instant> = None;
-    for _ in 0..3 {
+    for _ in 0..n {
         let seen = server
             .wait_for_request(Duration::from_secs(60), |r| {
                 r.path.ends_with(&format!("/pipelines/{p}/jobs")) && last.is_none_or(|t| r.at > t)
@@ -314,8 +315,14 @@ fn wait_polls_with_growing_gaps_until_the_job_succeeds() {
             .expect("gljob polled");
         last = Some(seen.at);
     }
-    server.world().job_mut(j).unwrap().status = "success".to_string();
+    server.world().job_mut(j).unwrap().status = status.to_string();
     let run = g.wait(child);
+    (server, p, g, run)
+}
+
+#[test]
+fn wait_polls_with_growing_gaps_until_the_job_succeeds() {
+    let (server, p, g, run) = finish_after_polls(3, "success");
     run.success().stderr_has(&["waiting for job \"slow\""]);
     assert_eq!(read(&g, "slow.txt"), "done");
     let at = polls(&server, p);
@@ -325,26 +332,7 @@ fn wait_polls_with_growing_gaps_until_the_job_succeeds() {
 
 #[test]
 fn wait_ends_when_the_job_fails_or_the_time_is_up() {
-    let (server, p, j) = slow_job();
-    let mut g = gljob(&server);
-    let child = g
-        .args(&[
-            "fetch",
-            "--pipeline",
-            &p.to_string(),
-            "--job",
-            "slow",
-            "--wait",
-            "5m",
-        ])
-        .spawn();
-    server
-        .wait_for_request(Duration::from_secs(60), |r| {
-            r.path.ends_with(&format!("/pipelines/{p}/jobs"))
-        })
-        .expect("gljob polled");
-    server.world().job_mut(j).unwrap().status = "failed".to_string();
-    let run = g.wait(child);
+    let (_, _, g, run) = finish_after_polls(1, "failed");
     run.code(6)
         .stderr_has(&["\"slow\"", "is failed", "--job-id"]);
     assert_no_temp(g.dir());
@@ -640,27 +628,19 @@ fn a_fan_in_of_ten_jobs_stays_in_flat_memory() {
         }
         p
     };
-    let mut g = as_job(
-        Gljob::wrapped(&["/usr/bin/time", "-f", "peak-rss-kib=%M"]),
+    let pipeline = p.to_string();
+    let (g, run, peak) = crate::util::peak_rss_kib(
         &server,
-    );
-    let run = g
-        .args(&[
+        &[
             "fetch",
             "--pipeline",
-            &p.to_string(),
+            &pipeline,
             "--job",
             "shard",
             "--quiet",
-        ])
-        .run();
+        ],
+    );
     run.success();
-    let peak: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS reported\n{run}"));
     assert!(peak < 32 * 1024, "peak RSS {peak} KiB for 10 jobs");
     assert!(g.dir().join("part-10/data.bin").is_file());
 }

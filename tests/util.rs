@@ -348,3 +348,20 @@ pub fn assert_no_secret_escaped(server: &Server, dir: &Path) {
         }
     }
 }
+
+/// Runs gljob with `args` as a job of `server` under GNU time; returns the command (its
+/// directory lives as long as it), the run and gljob's peak resident memory in KiB.
+pub fn peak_rss_kib(server: &Server, args: &[&str]) -> (Gljob, Run, u64) {
+    let mut g = as_job(
+        Gljob::wrapped(&["/usr/bin/time", "-f", "peak-rss-kib=%M"]),
+        server,
+    );
+    let run = g.args(args).run();
+    let peak = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS reported\n{run}"));
+    (g, run, peak)
+}
