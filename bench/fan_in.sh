@@ -19,8 +19,9 @@ rm -rf "$work" && mkdir -p "$work"
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 until grep -q READY "$work/env" 2>/dev/null; do sleep 0.1; done
+grep '^export ' "$work/env" >"$work/exports"
 # shellcheck disable=SC1091
-. "$work/env"
+. "$work/exports"
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
