@@ -538,7 +538,7 @@ fn refuse(why: String) -> Failure {
         .hint("nothing was written; the artifact may be corrupt or crafted — check the job that produced it")
 }
 
-fn limit_failure(what: String, flag: &str) -> Failure {
+pub fn limit_failure(what: String, flag: &str) -> Failure {
     fail(Kind::Archive, format!("refused the archive: {what}"))
         .detail("this looks like a zip bomb, or an artifact larger than gljob allows by default")
         .hint(format!(

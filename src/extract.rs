@@ -382,6 +382,54 @@ pub fn check_links<S: Source + ?Sized>(
     Ok(())
 }
 
+/// [`check_links`] for a tree made of several jobs' trees (`merge.rs`): each symlink on
+/// disk below `tree`, resolved against the merged tree and the destination, so a link of
+/// one job cannot chain through another job's link out of DEST.
+pub fn check_tree_links(tree: &Dir, dest: &Dir, tree_path: &Path, external: bool) -> Result<()> {
+    let mut stack: Vec<String> = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = if rel.is_empty() {
+            tree.try_clone()
+        } else {
+            tree.open_path(Path::new(&rel))
+        }
+        .map_err(|e| fs_failure("cannot read", &tree_path.join(&rel), e))?;
+        let names = dir
+            .names()
+            .map_err(|e| fs_failure("cannot read", &tree_path.join(&rel), e))?;
+        for name in names {
+            let Some(name) = name.to_str() else { continue };
+            let child = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            match dir.kind(name) {
+                Ok(Some(FileKind::Dir)) => stack.push(child),
+                Ok(Some(FileKind::Symlink)) => {
+                    let target = dir
+                        .read_link(name)
+                        .map_err(|e| fs_failure("cannot read", &tree_path.join(&child), e))?;
+                    let target = String::from_utf8_lossy(&target).into_owned();
+                    resolve_on_disk(tree, dest, &child, &target, external).map_err(|why| {
+                        fail(
+                            Kind::Archive,
+                            format!(
+                                "refused the jobs' archives together: the symlink {:?} → {:?} {why}",
+                                crate::term::escape(&child),
+                                crate::term::escape(&target)
+                            ),
+                        )
+                        .hint("nothing was written; each archive alone is safe, but one job's link leads through another job's link: fetch them with --per-job, or separately")
+                    })?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One level of [`resolve_on_disk`]: the directory in the staged tree and in the
 /// destination (either may not exist there), and whether the name stepped into is a link.
 struct Level {

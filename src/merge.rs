@@ -31,8 +31,9 @@ pub struct Part {
     pub dir: Option<String>,
 }
 
-/// Makes `TREE` in the staging directory from the parts.
-pub fn merge(staging: &Staging, parts: &[Part]) -> Result<()> {
+/// Makes `TREE` in the staging directory from the parts, then checks every symlink of the
+/// result on disk (a link of one job may not chain through another's out of DEST).
+pub fn merge(staging: &Staging, parts: &[Part], external_links: bool) -> Result<()> {
     let root = &staging.root;
     let cannot = |e| fs_failure("cannot create", &staging.tree_path(), e);
     root.mkdir(TREE, 0o700).map_err(cannot)?;
@@ -51,7 +52,7 @@ pub fn merge(staging: &Staging, parts: &[Part]) -> Result<()> {
             None => merge_dir(staging, parts, i, &src, &tree, "")?,
         }
     }
-    Ok(())
+    crate::extract::check_tree_links(&tree, &staging.dest, &staging.tree_path(), external_links)
 }
 
 fn merge_dir(

@@ -644,3 +644,78 @@ fn a_fan_in_of_ten_jobs_stays_in_flat_memory() {
     assert!(peak < 32 * 1024, "peak RSS {peak} KiB for 10 jobs");
     assert!(g.dir().join("part-10/data.bin").is_file());
 }
+
+#[test]
+fn a_link_of_one_job_cannot_chain_through_another_jobs_link() {
+    let server = crate::util::server();
+    let p = {
+        let mut w = server.world();
+        let p = w.add_pipeline(1, "main", "success");
+        // Alone, each is inside DEST: a/l is DEST itself, and b's target passes through
+        // nothing in its own archive. Together, b is DEST's parent.
+        w.add_job(
+            p,
+            "part 1/2",
+            Some(build(&[Entry::symlink("a/l", "..")]).into()),
+        );
+        w.add_job(
+            p,
+            "part 2/2",
+            Some(build(&[Entry::symlink("b", "a/l/..")]).into()),
+        );
+        p
+    };
+    gljob(&server)
+        .args(&["fetch", "--pipeline", &p.to_string(), "--job", "part"])
+        .fails_unchanged(8, &["together", "\"b\"", "--per-job"]);
+}
+
+#[test]
+fn the_limits_hold_for_the_jobs_together() {
+    let (server, p) = fan_in();
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--pipeline",
+            &p.to_string(),
+            "--job",
+            "test",
+            "--max-entries",
+            "4",
+        ])
+        .fails_unchanged(8, &["the jobs together hold", "--max-entries"]);
+}
+
+#[test]
+fn a_gitlab_that_refuses_job_tokens_on_trigger_jobs_is_named() {
+    let server = server_with(Config {
+        legacy_bridges: true,
+        ..Config::default()
+    });
+    let parent = {
+        let mut w = server.world();
+        let parent = w.add_pipeline(2, "main", "running");
+        let (_, child) = w.add_child_pipeline(parent, "child", 2, "success");
+        w.add_job(child, "package", archive(&[("p", b"p")]));
+        parent
+    };
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--project",
+            "2",
+            "--pipeline",
+            &parent.to_string(),
+            "--child",
+            "child",
+            "--job",
+            "package",
+        ])
+        .fails_unchanged(
+            6,
+            &[
+                "does not let job tokens read the trigger jobs",
+                "pipeline id",
+            ],
+        );
+}

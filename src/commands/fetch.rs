@@ -4,10 +4,12 @@
 //! file (`--file`, GitLab's single-file routes), a filter (`--path`) and a listing
 //! (`--list`).
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Result;
 use serde_json::json;
@@ -140,6 +142,7 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
         path_args: &args.path,
         limits,
         quiet: args.quiet,
+        planned: Mutex::new(HashMap::new()),
     };
     let (jobs, written) = match job.all(&jobs, args.per_job) {
         Err((i, e)) if jobs.len() == 1 && jobs[i].is_missing_by_ref(&e) => {
@@ -232,6 +235,9 @@ struct Job<'a> {
     path_args: &'a [String],
     limits: &'a Limits,
     quiet: bool,
+    /// Bytes and entries planned per job (by tree): the limits hold for the merge too. A
+    /// job that starts over replaces its own figures.
+    planned: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl Job<'_> {
@@ -317,8 +323,39 @@ impl Job<'_> {
                 }
             })
             .collect();
-        merge::merge(self.staging, &parts).map_err(|e| (0, e))?;
+        merge::merge(self.staging, &parts, self.limits.external_links).map_err(|e| (0, e))?;
         Ok(written)
+    }
+
+    /// Counts a job's plan against the limits of the whole fetch (each archive is within
+    /// them alone; ten of them together need not be).
+    fn budget(&self, tree: &str, plan: &Plan) -> Result<(), Failure> {
+        let (bytes, entries) = {
+            let mut planned = self.planned.lock().unwrap_or_else(|p| p.into_inner());
+            planned.insert(tree.to_string(), (plan.bytes, plan.dir.entries));
+            planned.values().fold((0u64, 0u64), |(b, e), (pb, pe)| {
+                (b.saturating_add(*pb), e.saturating_add(*pe))
+            })
+        };
+        if bytes > self.limits.max_bytes {
+            return Err(archive::limit_failure(
+                format!(
+                    "the jobs together unpack {bytes} bytes, more than the limit of {}",
+                    self.limits.max_bytes
+                ),
+                "--max-bytes",
+            ));
+        }
+        if entries > self.limits.max_entries {
+            return Err(archive::limit_failure(
+                format!(
+                    "the jobs together hold {entries} entries, more than the limit of {}",
+                    self.limits.max_entries
+                ),
+                "--max-entries",
+            ));
+        }
+        Ok(())
     }
 
     /// One job: download into `artifacts-TREE.zip`, plan, unpack into `tree`.
@@ -343,6 +380,7 @@ impl Job<'_> {
             if !self.globs.is_empty() && plan.files == 0 {
                 return Err(no_match(self.path_args, &plan.examples).into());
             }
+            self.budget(tree, &plan)?;
             let tree_path = staging.root_path.join(tree);
             let target = Target {
                 root: &staging.root,
