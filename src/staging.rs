@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::archive::RESERVED_PREFIX;
-use crate::commit;
 use crate::dirs::Dir;
 use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::signals;
@@ -33,6 +32,10 @@ use crate::signals;
 pub const MARKER: &str = "gljob-staging";
 pub const MARKER_TEXT: &[u8] =
     b"gljob staging directory: removed by gljob when the fetch that owns it ends\n";
+/// What finishes a dead run's commit: (DEST, its path, the staging directory, its path) →
+/// whether the directory may be removed.
+pub type Recover = fn(&Dir, &Path, &Dir, &Path) -> Result<bool>;
+
 /// The unpacked tree's name inside the staging directory.
 pub const TREE: &str = "tree";
 
@@ -58,14 +61,16 @@ pub struct Staging {
 impl Staging {
     /// Creates `dest` if needed (remembering which directories were new), deals with stale
     /// staging directories of dead runs, and makes a fresh staging directory — all under
-    /// the destination's lock, so no other run sees a half-made one.
-    pub fn new(dest: &Path) -> Result<Staging> {
+    /// the destination's lock, so no other run sees a half-made one. `recover` finishes a
+    /// dead run's interrupted commit (`commit::recover`) and says whether its directory may
+    /// go.
+    pub fn new(dest: &Path, recover: Recover) -> Result<Staging> {
         let created = create_dest(dest)?;
         let made = (|| {
             let dest_dir =
                 Dir::open(dest).map_err(|e| fs_failure("cannot open the destination", dest, e))?;
             let lock = lock_dest(&dest_dir, dest)?;
-            recover_stale(&dest_dir, dest)?;
+            recover_stale(&dest_dir, dest, recover)?;
             let name = format!("{RESERVED_PREFIX}{}-{}", std::process::id(), nonce());
             let root_path = dest.join(&name);
             signals::remove_on_signal(&root_path, &created);
@@ -194,7 +199,7 @@ fn create_dest(dest: &Path) -> Result<Vec<PathBuf>> {
 /// destination's lock): one that has gljob's marker and whose marker nobody holds locked
 /// has its interrupted commit finished from the journal, then is removed. Anything else
 /// named like it — a live run's, a user's directory, a symlink — is left alone.
-fn recover_stale(dest: &Dir, dest_path: &Path) -> Result<()> {
+fn recover_stale(dest: &Dir, dest_path: &Path, recover: Recover) -> Result<()> {
     let names = dest
         .names()
         .map_err(|e| fs_failure("cannot read the destination", dest_path, e))?;
@@ -214,7 +219,7 @@ fn recover_stale(dest: &Dir, dest_path: &Path) -> Result<()> {
             continue; // not gljob's marker, or a live run holds it
         }
         let path = dest_path.join(text);
-        if commit::recover(dest, dest_path, &dir, &path)? {
+        if recover(dest, dest_path, &dir, &path)? {
             dest.remove_all(text)
                 .map_err(|e| fs_failure("cannot remove the stale staging directory", &path, e))?;
         }

@@ -180,7 +180,7 @@ fn check(data: &[u8]) {
 }
 
 fn extract_into(file: &File, plan: &Plan, dest: &Path) -> anyhow::Result<()> {
-    let mut staging = Staging::new(dest)?;
+    let mut staging = Staging::new(dest, commit::recover)?;
     let tree_path = staging.tree_path();
     let target = extract::Target {
         root: &staging.root,

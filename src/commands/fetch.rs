@@ -134,7 +134,7 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
         Some(chosen) => vec![chosen],
         None => select::resolve(api, selection, args.quiet)?,
     };
-    let mut staging = Staging::new(&dest)?;
+    let mut staging = Staging::new(&dest, commit::recover)?;
     let job = Job {
         api,
         staging: &staging,
