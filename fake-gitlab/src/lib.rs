@@ -124,8 +124,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use world::{
-    Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo,
-    pipeline_sha,
+    AccessToken, Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World,
+    demo, pipeline_sha,
 };
 
 use serve::{Shared, lock};
