@@ -75,7 +75,7 @@ fn an_unknown_project_is_exit_6_with_the_usual_causes() {
 #[test]
 fn ee_without_the_licence_is_explained() {
     let server = server_with(Config {
-        ee_unlicensed: true,
+        edition: fake_gitlab::Edition::EeFree,
         ..Config::default()
     });
     publish_build(&server, one_file("x", b"x"));

@@ -92,7 +92,14 @@
 //! | [`legacy_bridges`](Config::legacy_bridges) | in between | bridges and the single pipeline ignore job tokens: private → 404 `Project Not Found`, public → anonymous read |
 //! | [`legacy_job_token_lists`](Config::legacy_job_token_lists) `Some(404)` | older | every list ignores job tokens: the jobs list → 401 (it always calls `authenticate!`); the pipeline routes: private → 404 `Project Not Found`, public → anonymous read |
 //! | [`legacy_job_token_lists`](Config::legacy_job_token_lists) `Some(401)` | oldest | as `Some(404)`, but the pipeline's jobs and bridges → 401 for every project (they called `authenticate!` too); the single pipeline as with `Some(404)` |
-//! | [`ee_unlicensed`](Config::ee_unlicensed) | EE without Premium | artifact routes → 404 `Project Not Found` for job tokens; the lists still work |
+//!
+//! # Editions ([`Config::edition`])
+//!
+//! | [`Edition`] | GitLab | what changes |
+//! |---|---|---|
+//! | [`EePremium`](Edition::EePremium) (default) | EE with Premium or Ultimate (GitLab.com's paid tiers, most self-managed installs) | nothing: job tokens download artifacts |
+//! | [`Ce`](Edition::Ce) | CE (FOSS) | nothing on these routes (no licence check at all) |
+//! | [`EeFree`](Edition::EeFree) | EE without Premium (GitLab.com Free) | artifact routes → 404 `Project Not Found` for job tokens, even the job's own project; the lists, `/job` and packages still work, access tokens work everywhere |
 //!
 //! The jobs list's rate limit: [`Fault::jobs_list_rate_limited`] (the application limiter's
 //! JSON, or Rack::Attack's throttle with `Retry-After`), on that endpoint only
@@ -147,7 +154,29 @@ pub enum Origin {
     Storage,
 }
 
-/// How to start a [`Server`]. `Config::default()`: plain HTTP, local storage, CE, any ports.
+/// Which GitLab the fake is, where it matters to a job token: the licence check that GitLab
+/// EE adds to the job-artifact routes (`check_cross_project_pipelines_feature!` in
+/// ee/lib/ee/api/ci/job_artifacts.rb). Most self-managed installs run EE, and GitLab.com is
+/// EE, so the default is EE with Premium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Edition {
+    /// GitLab CE (FOSS): no licence check; job tokens download artifacts wherever their
+    /// scope and role allow. On the routes the fake serves it answers as EE with Premium.
+    Ce,
+    /// GitLab EE with the licensed feature `cross_project_pipelines` (Premium, Ultimate; a
+    /// self-managed EE without a licence also has it while Service Ping is on).
+    #[default]
+    EePremium,
+    /// GitLab EE without it (GitLab.com Free, self-managed EE Free without Service Ping):
+    /// every artifact route answers a job token `404 {"message":"404 Project Not Found"}`,
+    /// even for the job's own project, after the project, scope and `read_build` checks (so
+    /// a project outside the allowlist still gets the 403). The lists, `/job` and the
+    /// package registry still work; an access token (`PRIVATE-TOKEN`) works everywhere.
+    EeFree,
+}
+
+/// How to start a [`Server`]. `Config::default()`: plain HTTP, local storage, GitLab EE with
+/// Premium, the newest version, any ports.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// HTTPS on the API origin, with a CA generated at start ([`Server::ca_file`]).
@@ -156,9 +185,8 @@ pub struct Config {
     pub storage_tls: Option<bool>,
     /// Archive downloads answer 302 to a presigned URL on the storage origin.
     pub object_storage: bool,
-    /// EE without the `cross_project_pipelines` license: artifact routes with job-token auth
-    /// answer 404 Project Not Found, even for the job's own project.
-    pub ee_unlicensed: bool,
+    /// CE, EE with Premium (the default) or EE without it ([`Edition`]).
+    pub edition: Edition,
     /// Port of the API origin; 0 = any free port.
     pub port: u16,
     /// Port of the storage origin; 0 = any free port.

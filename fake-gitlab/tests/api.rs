@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake_gitlab::{
-    Archive, Config, FINISHED_TOKEN, Fault, FaultKind, Origin, PAT, Role, Server, TOKEN, demo, zips,
+    Archive, Config, Edition, FINISHED_TOKEN, Fault, FaultKind, Origin, PAT, Role, Server, TOKEN,
+    demo, zips,
 };
 
 mod common;
@@ -170,28 +171,62 @@ fn project_resolution_and_allowlist() {
     );
 }
 
+/// Issue 13, item 1: the default is EE with Premium; CE answers the same on these routes; EE
+/// without Premium refuses job tokens on every artifact route, the job's own project first,
+/// but not the lists, and never an access token.
 #[test]
-fn ee_unlicensed_hides_even_the_own_project() {
-    let s = Server::start(Config {
-        ee_unlicensed: true,
-        ..Config::default()
-    })
-    .expect("server");
-    let r = get(
-        &s.server_url(),
-        "/api/v4/projects/2/jobs/102/artifacts",
-        AUTH,
-    );
-    assert_eq!(
-        (r.status, r.text()),
-        (404, r#"{"message":"404 Project Not Found"}"#)
-    );
-    let pat = get(
-        &s.server_url(),
-        "/api/v4/projects/2/jobs/102/artifacts",
-        &[("PRIVATE-TOKEN", PAT)],
-    );
-    assert_eq!(pat.status, 200);
+fn editions_decide_whether_job_tokens_reach_artifacts() {
+    let own = "/api/v4/projects/1/jobs/7/artifacts";
+    let other = "/api/v4/projects/2/jobs/102/artifacts";
+    let entry = "/api/v4/projects/1/jobs/artifacts/main/raw/setup/env.txt?job=setup";
+    for (config, licensed) in [
+        (Config::default(), true),
+        (
+            Config {
+                edition: Edition::Ce,
+                ..Config::default()
+            },
+            true,
+        ),
+        (
+            Config {
+                edition: Edition::EePremium,
+                ..Config::default()
+            },
+            true,
+        ),
+        (
+            Config {
+                edition: Edition::EeFree,
+                ..Config::default()
+            },
+            false,
+        ),
+    ] {
+        let edition = config.edition;
+        let s = Server::start(config).expect("server");
+        let base = s.server_url();
+        s.world().pipeline_mut(demo::OWN_PIPELINE).expect("6").status = "success".into();
+        for target in [own, other, entry] {
+            let r = get(&base, target, AUTH);
+            if licensed {
+                assert_eq!(r.status, 200, "{edition:?} {target}: {}", r.text());
+            } else {
+                assert_eq!(
+                    (r.status, r.text()),
+                    (404, r#"{"message":"404 Project Not Found"}"#),
+                    "{edition:?} {target}"
+                );
+            }
+            let pat = get(&base, target, &[("PRIVATE-TOKEN", PAT)]);
+            assert_eq!(pat.status, 200, "{edition:?} {target}: an access token");
+        }
+        // The allowlist's refusal comes first; the lists never check the licence.
+        let locked = get(&base, "/api/v4/projects/3/jobs/130/artifacts", AUTH);
+        assert_eq!(locked.status, 403, "{edition:?}");
+        assert_eq!(get(&base, "/api/v4/projects/1/jobs", AUTH).status, 200);
+        assert_eq!(get(&base, "/api/v4/job", AUTH).status, 200);
+    }
 }
 
 #[test]

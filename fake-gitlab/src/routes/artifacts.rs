@@ -9,6 +9,7 @@ use super::{
     Ctx, Identity, bad_request, bool_param, can_read_build, forbidden, invalid_param, message,
     not_found, parse_id, record_not_found,
 };
+use crate::Edition;
 use crate::content::{self, Content};
 use crate::http::{Body, Response, percent_decode};
 use crate::world::{Archive, Job, Project};
@@ -45,8 +46,12 @@ impl<'a> Ctx<'a> {
         if !can_read_build(&identity, project) {
             return Err(forbidden(None));
         }
-        if self.shared.config.ee_unlicensed && matches!(identity, Identity::Job { .. }) {
-            // EE without cross_project_pipelines: even the job's own project.
+        if self.shared.config.edition == Edition::EeFree && matches!(identity, Identity::Job { .. })
+        {
+            // `check_cross_project_pipelines_feature!`: `job_token_authentication? &&
+            // !user_project.licensed_feature_available?(:cross_project_pipelines)`, whatever
+            // the project, the job's own included (ee/spec/requests/api/ci/jobs_spec.rb:
+            // "when cross-project pipeline are disabled … disallows access").
             return Err(not_found(Some("Project")));
         }
         Ok(project)
