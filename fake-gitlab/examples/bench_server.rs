@@ -505,7 +505,10 @@ fn shard(i: u32, files: u32) -> io::Result<Vec<u8>> {
         opts.compression_method(CompressionMethod::Stored),
     )
     .map_err(io::Error::other)?;
-    io::copy(&mut PseudoRandom::range(u64::from(i) << 40, 4 << 20), &mut w)?;
+    io::copy(
+        &mut PseudoRandom::range(u64::from(i) << 40, 4 << 20),
+        &mut w,
+    )?;
     Ok(w.finish().map_err(io::Error::other)?.into_inner())
 }
 

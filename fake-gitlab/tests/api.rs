@@ -58,12 +58,35 @@ fn job_endpoint_and_authentication() {
     );
     assert_eq!(r.status, 401);
 
-    let pat = get(&base, "/api/v4/job", &[("JOB-TOKEN", PAT)]);
-    assert_eq!(pat.status, 404);
-    assert_eq!(pat.text(), r#"{"message":"404 Job Not Found"}"#);
+    // Issue 13, item 5: a personal access token sent as a job token is no job's token (401,
+    // as `find_user_from_job_token` raises); as an access token it is a user without a job.
+    for headers in [
+        &[("JOB-TOKEN", PAT)][..],
+        &[("PRIVATE-TOKEN", TOKEN)][..],
+        &[("PRIVATE-TOKEN", "glpat-nope")][..],
+    ] {
+        let r = get(&base, "/api/v4/job", headers);
+        assert_eq!(
+            (r.status, r.text()),
+            (401, r#"{"message":"401 Unauthorized"}"#),
+            "{headers:?}"
+        );
+    }
+    let pat_bearer = format!("Bearer {PAT}");
+    for headers in [
+        &[("PRIVATE-TOKEN", PAT)][..],
+        &[("Authorization", pat_bearer.as_str())][..],
+    ] {
+        let pat = get(&base, "/api/v4/job", headers);
+        assert_eq!(
+            (pat.status, pat.text()),
+            (404, r#"{"message":"404 Job Not Found"}"#),
+            "{headers:?}"
+        );
+    }
 
     let logged = s.requests();
-    assert_eq!(logged.len(), 10);
+    assert_eq!(logged.len(), 14);
     assert_eq!(logged[0].origin, Origin::Api);
     assert_eq!(logged[0].header("Job-Token"), Some(TOKEN));
     assert_eq!(
@@ -154,11 +177,35 @@ fn project_resolution_and_allowlist() {
     );
     assert_eq!(shadowed.body, b"not a zip");
 
+    // Issue 13, item 6: a Guest reads builds where the pipelines are public (the default),
+    // and not otherwise.
     s.world().project_mut(2).expect("project 2").user_role = Some(Role::Guest);
+    let guest = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
+    assert_eq!(guest.status, 200);
+    s.world().project_mut(2).expect("project 2").public_builds = false;
     let guest = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
     assert_eq!(
         (guest.status, guest.text()),
         (403, r#"{"message":"403 Forbidden"}"#)
+    );
+    // No member at all: the allowlist lets project 1 in, but its user cannot read the
+    // project, and GitLab says so with the allowlist's words.
+    s.world().project_mut(2).expect("project 2").user_role = None;
+    let stranger = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
+    assert_eq!(
+        stranger.text(),
+        r#"{"message":"403 Forbidden - Authentication by CI/CD job token not allowed from project1 to my.project."}"#
+    );
+    // An access token's user is no member of a project a test added: 404, not 403.
+    s.world().add_project(50, "team/private");
+    let pat = get(
+        &base,
+        "/api/v4/projects/50/jobs/1/artifacts",
+        &[("PRIVATE-TOKEN", PAT)],
+    );
+    assert_eq!(
+        (pat.status, pat.text()),
+        (404, r#"{"message":"404 Project Not Found"}"#)
     );
     s.world().project_mut(2).expect("project 2").user_role = Some(Role::Reporter);
     s.world()
@@ -206,7 +253,10 @@ fn editions_decide_whether_job_tokens_reach_artifacts() {
         let edition = config.edition;
         let s = Server::start(config).expect("server");
         let base = s.server_url();
-        s.world().pipeline_mut(demo::OWN_PIPELINE).expect("6").status = "success".into();
+        s.world()
+            .pipeline_mut(demo::OWN_PIPELINE)
+            .expect("6")
+            .status = "success".into();
         for target in [own, other, entry] {
             let r = get(&base, target, AUTH);
             if licensed {

@@ -6,8 +6,8 @@
 use std::io::Read as _;
 
 use super::{
-    Ctx, Identity, bad_request, bool_param, can_read_build, forbidden, invalid_param, message,
-    not_found, parse_id, record_not_found,
+    Ctx, Identity, bad_request, bool_param, forbidden, invalid_param, message, not_found, parse_id,
+    record_not_found,
 };
 use crate::Edition;
 use crate::content::{self, Content};
@@ -43,7 +43,7 @@ impl<'a> Ctx<'a> {
             }
             return Err(self.redirect_to_id(raw_id, project.id));
         }
-        if !can_read_build(&identity, project) {
+        if !self.can_read_build(&identity, project) {
             return Err(forbidden(None));
         }
         if self.shared.config.edition == Edition::EeFree && matches!(identity, Identity::Job { .. })

@@ -21,7 +21,8 @@ impl Ctx<'_> {
     fn job_identity(&self) -> Result<(String, u64), Response> {
         match authenticate(self.world, self.req)? {
             Identity::Anonymous => Err(unauthorized()),
-            Identity::User => Err(not_found(Some("Job"))),
+            // `validate_current_authenticated_job`: a user, but no job.
+            Identity::User { .. } => Err(not_found(Some("Job"))),
             Identity::Job { token, job_id, .. } => Ok((token, job_id)),
         }
     }
