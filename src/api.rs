@@ -151,14 +151,17 @@ fn explain_job_route(err: anyhow::Error) -> anyhow::Error {
         Err(other) => return other,
     };
     let failure: Failure = match err.status {
+        // GitLab looks a JOB-TOKEN up among running jobs only: an access token there is no
+        // job's token and gets the same 401 as a dead one (find_user_from_job_token).
         401 => fail(Kind::Auth, "GitLab rejected CI_JOB_TOKEN (401 Unauthorized)")
             .detail(err.tried())
-            .hint("the token is invalid or expired, or its job is no longer running")
-            .hint(TOKEN_HINT),
+            .hint("the token is invalid or expired, or its job is no longer running; or it is not a job token at all: a personal, project or group access token in CI_JOB_TOKEN is refused the same way")
+            .hint(TOKEN_HINT)
+            .hint("an access token belongs in GLJOB_TOKEN, which only fetch uses: GET /job needs the job's own token"),
         404 if err.says("404 Job Not Found") => {
             fail(Kind::NotFound, "the credential is not a job token (404 Job Not Found)")
                 .detail(err.tried())
-                .hint("GitLab found a user but no job: CI_JOB_TOKEN holds a personal or project access token; use the token GitLab sets in the job")
+                .hint("GitLab found a user but no job: an access token reached GitLab as one (a proxy adding PRIVATE-TOKEN or Authorization?); use the token GitLab sets in the job")
         }
         404 => fail(Kind::NotFound, "GitLab has no such route (404)")
             .detail(err.tried())

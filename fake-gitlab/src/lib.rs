@@ -36,6 +36,9 @@
 //!
 //! # The demo world ([`World::demo`], ids also in [`demo`])
 //!
+//! A running job on GitLab EE with Premium, the newest version ([`Config::default`]; other
+//! editions and versions are one switch away: see the tables below).
+//!
 //! Projects (all private unless said; the token's user has role Developer everywhere):
 //!
 //! | id | path | allowlist | notes |
@@ -68,15 +71,22 @@
 //! but are not builds: the jobs lists and artifact routes never show them.
 //!
 //! Tokens: [`TOKEN`] → job 8 (running, pipeline 6: `--pipeline current --job setup` finds job 7);
-//! [`FINISHED_TOKEN`] → job 7 (not running: 401 everywhere); [`PAT`] → a user with full rights
-//! (`/job` → 404 Job Not Found).
-//! `GET /job` with [`TOKEN`] serves [`World::job_body`] (`fixtures/job.json`, job id 8,
-//! pipeline 6), `GET /job/allowed_agents` serves [`World::agents_body`].
+//! [`FINISHED_TOKEN`] → job 7 (not running: 401 everywhere); [`PAT`] → an access token
+//! (`PRIVATE-TOKEN`) whose user is a Reporter of projects 1–4 and of nothing a test adds
+//! (`/job` → 404 Job Not Found; sent as `JOB-TOKEN` it is no job's token: 401).
+//! `GET /job` with a job token serves the token's job as GitLab's `Entities::Ci::Job` (for
+//! [`TOKEN`]: job 8 `rubocop`, running on the instance runner, tags `docker` and `linux`;
+//! [`Server::job_json`]), `GET /job/allowed_agents` the agents of [`World::agents`] with the
+//! same job, pipeline and project, the project's groups and the user's roles (a Developer).
+//! [`World::job_body`] and [`World::agents_body`] replace them for tests of odd bodies.
+//!
+//! Every project has "Public pipelines" on (a Guest may read builds) unless a test turns
+//! [`Project::public_builds`] off; the token's user is no member where
+//! [`Project::user_role`] is `None` (the allowlist's 403 even when allowlisted).
 //!
 //! # Deliberate departures from GitLab
-//! - A [`PAT`] is accepted in any token slot (GitLab would 401 a PAT sent as `JOB-TOKEN`), so
-//!   gljob's "this credential is not a job token" path is testable.
-//! - Roles and `artifacts:access: none` are per project, not per user or per job.
+//! - Roles and `artifacts:access: none` are per project, not per user or per job; there
+//!   are no internal projects.
 //! - Multi-range requests get the whole body (200) rather than `multipart/byteranges`.
 //! - Fine-grained job-token permissions ([`Project::job_token_policies`]) are one set per
 //!   target project, not per allowlist entry, and are not checked on the package registry.
@@ -131,8 +141,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use world::{
-    AccessToken, Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World,
-    demo, pipeline_sha,
+    AccessToken, Agent, Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant,
+    World, demo, pipeline_sha,
 };
 
 use serve::{Shared, lock};
@@ -578,6 +588,18 @@ impl Server {
     /// The data the server serves, to read or change. Requests wait while the guard is held.
     pub fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.shared.world)
+    }
+
+    /// What `GET /job` answers [`TOKEN`] now: the token's job as GitLab presents it (or
+    /// [`World::job_body`]). Not a request: nothing is logged. For tests that start from the
+    /// default body (`server.world().job_body = Some(edited)`).
+    pub fn job_json(&self) -> String {
+        routes::body_for_token(&self.shared, "/api/v4/job")
+    }
+
+    /// What `GET /job/allowed_agents` answers [`TOKEN`] now (see [`Server::job_json`]).
+    pub fn agents_json(&self) -> String {
+        routes::body_for_token(&self.shared, "/api/v4/job/allowed_agents")
     }
 
     /// Bytes written to client sockets so far, both origins: status lines, headers and

@@ -28,7 +28,8 @@ pub mod demo {
 
     /// Pipeline of project 1 (ref `main`, running) holding the TOKEN's job.
     pub const OWN_PIPELINE: u64 = 6;
-    /// The TOKEN's job (`rubocop`, running) — `id` 8 as in `fixtures/job.json`.
+    /// The TOKEN's job (`rubocop`, running, tags `docker` and `linux`): what `GET /job`
+    /// shows, as GitLab's `Entities::Ci::Job`.
     pub const TOKEN_JOB: u64 = 8;
     /// The FINISHED_TOKEN's job (`setup`, success: its token is dead).
     pub const FINISHED_JOB: u64 = 7;
@@ -147,12 +148,15 @@ pub struct World {
     /// Access tokens (`PRIVATE-TOKEN`): the demo world has [`PAT`], a group access token
     /// whose bot user is a Reporter of every demo project.
     pub access_tokens: Vec<AccessToken>,
-    /// Body of `GET /job` for [`TOKEN`] (default: `fixtures/job.json` verbatim). Other valid
-    /// job tokens get a small entity generated from their [`Job`].
-    pub job_body: String,
-    /// Body of `GET /job/allowed_agents` for any valid job token (default:
-    /// `fixtures/allowed_agents.json` verbatim).
-    pub agents_body: String,
+    /// Kubernetes agents, for `GET /job/allowed_agents`.
+    pub agents: Vec<Agent>,
+    /// A body to answer `GET /job` with for [`TOKEN`] instead of the token's job as GitLab's
+    /// `Entities::Ci::Job` presents it (`None`, the default, like every other job token).
+    /// For tests of how a client copes with what a server may send.
+    pub job_body: Option<String>,
+    /// Likewise for `GET /job/allowed_agents` (`None`: generated from the token's job, its
+    /// project's groups, its user's role and [`World::agents`]).
+    pub agents_body: Option<String>,
     /// Files in projects' generic package registries, oldest first (none in the demo world).
     pub packages: Vec<PackageFile>,
 }
@@ -334,11 +338,27 @@ pub struct Job {
     /// lookups and the pipeline's jobs list (without `include_retried`) skip it; the project's
     /// jobs list shows it.
     pub retried: bool,
+    /// Runner tags (`tags:` in .gitlab-ci.yml): `tag_list`, sorted as GitLab sorts them.
+    pub tags: Vec<String>,
     /// The artifacts archive, if the job has one.
     pub archive: Option<Archive>,
     /// The archive has expired but is not deleted yet: archive routes still serve it, the
     /// single-file route by job id answers `404 Not Found`.
     pub expired: bool,
+}
+
+/// A Kubernetes agent (`.gitlab/agents/<name>/config.yaml` in its configuration project)
+/// whose `ci_access` lets jobs of some projects use it: its own project's, implicitly, and
+/// those of `authorized_projects`.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: u64,
+    pub name: String,
+    /// The project holding its configuration.
+    pub config_project: u64,
+    pub authorized_projects: Vec<u64>,
+    /// The `ci_access` entry's configuration, as `allowed_agents` shows it.
+    pub configuration: serde_json::Value,
 }
 
 /// A trigger job (`trigger:`), which starts a downstream pipeline: a child in the same
@@ -500,8 +520,15 @@ impl World {
                 .map(|id| (id, Role::Reporter))
                 .collect(),
             }],
-            job_body: include_str!("../fixtures/job.json").to_string(),
-            agents_body: include_str!("../fixtures/allowed_agents.json").to_string(),
+            agents: vec![Agent {
+                id: 1,
+                name: "k8s-deploy".to_string(),
+                config_project: demo::OWN_PROJECT,
+                authorized_projects: vec![demo::PROJECT],
+                configuration: serde_json::json!({"default_namespace": "project1-deploy"}),
+            }],
+            job_body: None,
+            agents_body: None,
             packages: Vec::new(),
         };
 
@@ -592,6 +619,9 @@ impl World {
         for j in &mut self.jobs {
             j.retried = j.id == demo::RETRIED_BUILD_JOB;
             j.expired = j.id == demo::EXPIRED_JOB;
+        }
+        if let Some(own) = self.job_mut(demo::TOKEN_JOB) {
+            own.tags = vec!["docker".to_string(), "linux".to_string()];
         }
     }
 
@@ -747,6 +777,7 @@ impl World {
             status: status.to_string(),
             stage: "test".to_string(),
             retried: false,
+            tags: Vec::new(),
             archive,
             expired: false,
         });
@@ -884,6 +915,35 @@ impl World {
             job_id,
             running,
         });
+    }
+
+    /// `project.group.self_and_ancestor_ids` (what `/job/allowed_agents` lists as the
+    /// project's groups): its namespace and every namespace above it, innermost first. A
+    /// namespace's id is 100 plus its place among all projects' namespaces in path order, so
+    /// the same on every run.
+    pub fn group_ids(&self, project_id: u64) -> Vec<u64> {
+        let ancestors = |path: &str| -> Vec<String> {
+            let parts: Vec<&str> = path.split('/').collect();
+            (1..parts.len())
+                .rev()
+                .map(|n| parts[..n].join("/"))
+                .collect()
+        };
+        let mut all: Vec<String> = self
+            .projects
+            .iter()
+            .flat_map(|p| ancestors(&p.path_with_namespace))
+            .collect();
+        all.sort();
+        all.dedup();
+        let Some(project) = self.project(project_id) else {
+            return Vec::new();
+        };
+        ancestors(&project.path_with_namespace)
+            .iter()
+            .filter_map(|g| all.iter().position(|a| a == g))
+            .map(|i| 100 + i as u64)
+            .collect()
     }
 
     /// The access token with this value.

@@ -24,7 +24,7 @@ fn job_endpoint_and_authentication() {
     assert_eq!(ok.header("content-type"), Some("application/json"));
     assert_eq!(ok.header("x-frame-options"), Some("SAMEORIGIN"));
     assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(ok.text(), include_str!("../fixtures/job.json"));
+    assert_eq!(ok.text(), s.job_json());
 
     let via_param = get(&base, &format!("/api/v4/job?job_token={TOKEN}"), &[]);
     assert_eq!(via_param.status, 200);
@@ -34,10 +34,7 @@ fn job_endpoint_and_authentication() {
         200
     );
     let agents = get(&base, "/api/v4/job/allowed_agents", AUTH);
-    assert_eq!(
-        agents.text(),
-        include_str!("../fixtures/allowed_agents.json")
-    );
+    assert_eq!(agents.text(), s.agents_json());
 
     for headers in [
         &[][..],
@@ -92,6 +89,168 @@ fn job_endpoint_and_authentication() {
     assert_eq!(
         logged[1].query,
         vec![("job_token".to_string(), TOKEN.to_string())]
+    );
+}
+
+/// Issue 13, item 5: `GET /job` is what a job token can see — its own job, running — as
+/// `Entities::Ci::Job` presents it, and `/job/allowed_agents` agrees with it.
+#[test]
+fn job_is_the_running_job_as_gitlab_presents_it() {
+    let s = start();
+    let base = s.server_url();
+    let r = get(&base, "/api/v4/job", AUTH);
+    let job: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    let keys: Vec<&str> = job
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "status",
+            "stage",
+            "name",
+            "ref",
+            "tag",
+            "coverage",
+            "allow_failure",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "erased_at",
+            "duration",
+            "queued_duration",
+            "user",
+            "commit",
+            "pipeline",
+            "web_url",
+            "project",
+            "artifacts",
+            "runner",
+            "runner_manager",
+            "artifacts_expire_at",
+            "archived",
+            "tag_list",
+        ],
+        "JobBasic's fields, then Job's, in GitLab's order (no failure_reason: not failed)"
+    );
+    assert_eq!(
+        (&job["id"], &job["name"], &job["status"], &job["stage"]),
+        (
+            &serde_json::json!(8),
+            &serde_json::json!("rubocop"),
+            &serde_json::json!("running"),
+            &serde_json::json!("test")
+        )
+    );
+    assert!(job["started_at"].is_string() && job["finished_at"].is_null());
+    assert_eq!(job["pipeline"]["id"], 6);
+    assert_eq!(job["pipeline"]["project_id"], 1);
+    assert_eq!(job["pipeline"]["status"], "running");
+    for field in [
+        "iid",
+        "sha",
+        "ref",
+        "source",
+        "created_at",
+        "updated_at",
+        "web_url",
+    ] {
+        assert!(!job["pipeline"][field].is_null(), "pipeline.{field}");
+    }
+    assert_eq!(job["commit"]["id"], job["pipeline"]["sha"]);
+    for field in [
+        "short_id",
+        "parent_ids",
+        "title",
+        "message",
+        "author_name",
+        "committed_date",
+        "trailers",
+        "web_url",
+    ] {
+        assert!(!job["commit"][field].is_null(), "commit.{field}");
+    }
+    assert_eq!(
+        job["web_url"],
+        format!("{base}/namespace1/project1/-/jobs/8")
+    );
+    assert_eq!(job["user"]["username"], "root");
+    assert_eq!(
+        job["project"],
+        serde_json::json!({"ci_job_token_scope_enabled": false})
+    );
+    assert_eq!(
+        job["artifacts"],
+        serde_json::json!([]),
+        "a running job has no archive or log yet"
+    );
+    assert_eq!(job["runner"]["is_shared"], true);
+    assert_eq!(job["runner"]["job_execution_status"], "active");
+    assert!(job["runner"]["ip_address"].is_null());
+    assert_eq!(job["runner_manager"]["version"], "19.4.0");
+    assert_eq!(job["archived"], false);
+    assert_eq!(job["tag_list"], serde_json::json!(["docker", "linux"]));
+
+    let r = get(&base, "/api/v4/job/allowed_agents", AUTH);
+    let agents: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(agents["job"], serde_json::json!({"id": 8}));
+    assert_eq!(agents["pipeline"], serde_json::json!({"id": 6}));
+    assert_eq!(agents["project"]["id"], 1);
+    assert_eq!(
+        agents["project"]["groups"].as_array().map(Vec::len),
+        Some(1),
+        "namespace1"
+    );
+    assert_eq!(agents["user"]["id"], job["user"]["id"]);
+    assert_eq!(agents["user"]["username"], "root");
+    assert_eq!(
+        agents["user"]["roles_in_project"],
+        serde_json::json!(["guest", "planner", "reporter", "developer"]),
+        "a Developer's role and every one below it"
+    );
+    let agent = &agents["allowed_agents"][0];
+    assert_eq!(
+        agent["config_project"]["path_with_namespace"],
+        "namespace1/project1"
+    );
+    assert!(agent["configuration"].is_object());
+    assert!(
+        agents.get("environment").is_none(),
+        "omitted when the job has none"
+    );
+
+    // Another job's token sees its own job the same way.
+    let other = {
+        let mut w = s.world();
+        let p = w.add_pipeline(2, "main", "running");
+        let id = w.add_job_with(p, "deploy", "running", None);
+        w.add_token("glcbt-64_other", id, true);
+        id
+    };
+    let r = get(&base, "/api/v4/job", &[("JOB-TOKEN", "glcbt-64_other")]);
+    let job: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(
+        (job["id"].as_u64(), job["pipeline"]["project_id"].as_u64()),
+        (Some(other), Some(2))
+    );
+    let r = get(
+        &base,
+        "/api/v4/job/allowed_agents",
+        &[("JOB-TOKEN", "glcbt-64_other")],
+    );
+    let agents: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(
+        agents["project"]["groups"].as_array().map(Vec::len),
+        Some(2),
+        "group/sub, group"
+    );
+    assert_eq!(
+        agents["allowed_agents"][0]["id"], 1,
+        "authorized for project 2"
     );
 }
 

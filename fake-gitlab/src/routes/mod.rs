@@ -215,6 +215,26 @@ enum Identity {
     },
 }
 
+/// The JSON body a GET of `path` (`/api/v4/job`, `/api/v4/job/allowed_agents`) answers
+/// [`crate::TOKEN`] with right now, without logging a request: for tests that start from the
+/// default body and change it.
+pub(crate) fn body_for_token(shared: &Shared, path: &str) -> String {
+    let req = Request {
+        method: "GET".to_string(),
+        target: path.to_string(),
+        path: path.to_string(),
+        query: Vec::new(),
+        headers: vec![("job-token".to_string(), crate::TOKEN.to_string())],
+        body: Vec::new(),
+        keep_alive: false,
+        at: std::time::Instant::now(),
+    };
+    match dispatch(shared, &req).body {
+        crate::http::Body::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    }
+}
+
 /// Answers one API request; every response gets GitLab's API security headers.
 pub(crate) fn handle(shared: &Shared, req: &Request) -> Response {
     let mut resp = dispatch(shared, req);
