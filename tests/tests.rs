@@ -6,6 +6,7 @@ mod util;
 mod agents;
 mod casefold;
 mod cli;
+mod editions;
 mod escaping;
 mod extract_safety;
 mod faults;
