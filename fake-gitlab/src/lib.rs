@@ -84,6 +84,12 @@
 //! [`Project::public_builds`] off; the token's user is no member where
 //! [`Project::user_role`] is `None` (the allowlist's 403 even when allowlisted).
 //!
+//! Downloads from the API origin carry the one weak ETag GitLab sends on every download
+//! today (`W/"12ae32cb1ec02d01eda3581b127c1fee"`) and a `Last-Modified`; object storage
+//! sends a strong ETag of its own. Object storage, like S3, ignores a `JOB-TOKEN` next to
+//! a presigned URL and refuses an `Authorization` header (400 `InvalidArgument`); the log
+//! keeps every header, so tests can assert no credential was sent there.
+//!
 //! # Deliberate departures from GitLab
 //! - Roles and `artifacts:access: none` are per project, not per user or per job; there
 //!   are no internal projects.

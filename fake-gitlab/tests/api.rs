@@ -13,6 +13,9 @@ use fake_gitlab::{
 
 mod common;
 
+/// The one ETag GitLab sends on every download today (issue 13, item 4).
+const WEAK_ETAG: &str = "W/\"12ae32cb1ec02d01eda3581b127c1fee\"";
+
 use common::{AUTH, get, port_of, read_response, request, start};
 
 #[test]
@@ -471,7 +474,7 @@ fn artifact_lookups_by_ref_and_id() {
             Some("attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip")
         );
         assert_eq!(r.header("accept-ranges"), Some("bytes"));
-        assert!(r.header("etag").is_some_and(|e| e.len() == 66));
+        assert_eq!(r.header("etag"), Some(WEAK_ETAG), "{target}");
         assert!(r.header("last-modified").is_some());
     }
     let missing = get(
@@ -617,29 +620,46 @@ fn ranges_and_validators() {
         Some(&*format!("bytes */{len}"))
     );
 
-    let same = get(
-        &base,
-        t,
-        &[
-            ("JOB-TOKEN", TOKEN),
-            ("Range", "bytes=5-"),
-            ("If-Range", &etag),
-        ],
-    );
-    assert_eq!(same.status, 206);
-    let changed = get(
-        &base,
-        t,
-        &[
-            ("JOB-TOKEN", TOKEN),
-            ("Range", "bytes=5-"),
-            ("If-Range", "\"other\""),
-        ],
-    );
-    assert_eq!(changed.status, 200);
-    assert_eq!(changed.body, sample);
+    // Issue 13, item 4: GitLab's weak ETag is the same for every file, so it names none:
+    // `If-Range` never matches it (the whole file again), `If-None-Match` always does
+    // (weak comparison: 304 for any file). The Last-Modified date is what resumes.
+    assert_eq!(etag, WEAK_ETAG);
+    let last_modified = r
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
+    let range_if = |validator: &str| {
+        get(
+            &base,
+            t,
+            &[
+                ("JOB-TOKEN", TOKEN),
+                ("Range", "bytes=5-"),
+                ("If-Range", validator),
+            ],
+        )
+    };
+    assert_eq!(range_if(&last_modified).status, 206);
+    let weak = range_if(&etag);
+    assert_eq!((weak.status, &weak.body[..]), (200, &sample[..]));
+    assert_eq!(range_if("\"other\"").status, 200);
     let not_modified = get(&base, t, &[("JOB-TOKEN", TOKEN), ("If-None-Match", &etag)]);
     assert_eq!(not_modified.status, 304);
+    let other_file = get(
+        &base,
+        "/api/v4/projects/2/jobs/110/artifacts",
+        &[("JOB-TOKEN", TOKEN), ("If-None-Match", &etag)],
+    );
+    assert_eq!(
+        other_file.status, 304,
+        "the same weak ETag matches any file"
+    );
+    let entry = get(
+        &base,
+        "/api/v4/projects/2/jobs/102/artifacts/dist/app",
+        AUTH,
+    );
+    assert_eq!(entry.header("etag"), Some(WEAK_ETAG));
 
     let head = request(&base, "HEAD", t, AUTH);
     assert_eq!(head.status, 200);
@@ -709,19 +729,36 @@ fn object_storage_redirect_and_storage_origin() {
     assert!(location.starts_with(&prefix), "{location}");
     let target = &location[s.storage_url().len()..];
 
-    let doubled = get(&s.storage_url(), target, AUTH);
-    assert_eq!(doubled.status, 400);
-    assert!(doubled.text().contains(
-        "<Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message>"
-    ));
+    // Issue 13, item 7: like S3, a JOB-TOKEN beside the presigned query is an unknown
+    // header (ignored, but logged), an Authorization header a second auth mechanism.
+    let with_job_token = get(&s.storage_url(), target, AUTH);
+    assert_eq!(with_job_token.status, 200);
     let bearer = get(&s.storage_url(), target, &[("Authorization", "Bearer x")]);
     assert_eq!(bearer.status, 400);
+    assert!(bearer.text().contains(
+        "<Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message>"
+    ));
+    assert!(
+        s.requests()
+            .iter()
+            .any(|r| r.origin == Origin::Storage && r.header("job-token") == Some(TOKEN)),
+        "the log keeps what the storage ignored"
+    );
 
     let ok = get(&s.storage_url(), target, &[]);
     assert_eq!(ok.status, 200);
     assert!(ok.body == zips::sample());
+    // Storage's ETag is strong (the object's), so it can carry If-Range.
+    let strong = ok.header("etag").expect("etag").to_string();
+    assert!(strong.starts_with('"') && strong.len() == 66, "{strong}");
     let part = get(&s.storage_url(), target, &[("Range", "bytes=0-3")]);
     assert_eq!((part.status, &part.body[..]), (206, &b"PK\x03\x04"[..]));
+    let resumed = get(
+        &s.storage_url(),
+        target,
+        &[("Range", "bytes=0-3"), ("If-Range", &strong)],
+    );
+    assert_eq!(resumed.status, 206);
 
     let forged = get(
         &s.storage_url(),
@@ -745,7 +782,7 @@ fn object_storage_redirect_and_storage_origin() {
     assert_eq!(get(&s.storage_url(), fresh, &[]).status, 200);
 
     let origins: Vec<Origin> = s.requests().iter().map(|r| r.origin).collect();
-    assert_eq!(origins.iter().filter(|o| **o == Origin::Storage).count(), 7);
+    assert_eq!(origins.iter().filter(|o| **o == Origin::Storage).count(), 8);
     // Single-file routes are never redirected.
     let one = get(
         &s.server_url(),

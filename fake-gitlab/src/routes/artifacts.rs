@@ -268,6 +268,7 @@ impl<'a> Ctx<'a> {
         let Ok(content) = Content::of(archive, self.shared.started) else {
             return not_found(None); // the archive file is missing
         };
+        let content = content.with_gitlabs_validators();
         content::serve(
             self.req,
             &content,
@@ -338,7 +339,8 @@ fn serve_entry(archive: &Archive, path: &str, sniff: Sniff) -> Response {
         .header(
             "Content-Disposition",
             format!("attachment; filename=\"{quoted}\""),
-        );
+        )
+        .header("ETag", content::GITLAB_WEAK_ETAG);
     resp.body = Body::ZipEntry {
         archive: archive.clone(),
         index: info.index,

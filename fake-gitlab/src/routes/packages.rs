@@ -72,6 +72,7 @@ impl<'a> Ctx<'a> {
             return record_not_found();
         };
         let sha256 = content.etag.trim_matches('"').to_string();
+        let content = content.with_gitlabs_validators();
         content::serve(
             self.req,
             &content,
