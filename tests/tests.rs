@@ -19,6 +19,7 @@ mod job;
 mod large;
 mod local_faults;
 mod properties;
+mod pygitlab;
 mod readme;
 mod real_archives;
 mod select;
