@@ -62,15 +62,11 @@ cargo build --release --quiet -p fake-gitlab --example bench_server
 export GLJOB_BIN
 export BENCH_SERVER_BIN=$target/release/examples/bench_server
 
-# A throwaway virtualenv with python-gitlab, kept in the work directory between runs.
-pgv=${PYTHON_GITLAB_VERSION:-8.6.0}
+# A throwaway virtualenv with python-gitlab, kept in the work directory between runs (the
+# same script makes the one tests/pygitlab.rs uses).
 venv=$BENCH_WORK/venv
-if ! "$venv/bin/python" -c "import gitlab, sys; sys.exit(gitlab.__version__ != '$pgv')" 2>/dev/null; then
-  echo "== virtualenv with python-gitlab $pgv in $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "python-gitlab==$pgv"
-fi
+echo "== virtualenv with python-gitlab ${PYTHON_GITLAB_VERSION:-8.6.0} in $venv" >&2
+"$root/scripts/pygitlab-venv.sh" "$venv"
 export BENCH_PYTHON=$venv/bin/python
 
 exec python3 "$here/harness.py" ${args[@]+"${args[@]}"}

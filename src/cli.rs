@@ -12,7 +12,7 @@ use crate::error::{Failure, Kind, fail};
 #[derive(FromArgs, Debug)]
 #[argh(
     example = "gljob job --field pipeline.id\ngljob agents\ngljob fetch --ref main --job build --dest vendor/",
-    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds)."
+    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nGLJOB_TOKEN (fetch only: an access token instead of the job token),\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds)."
 )]
 pub struct Cli {
     /// print the version, git revision and target, and exit

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use crate::error::{Failure, Kind, fail};
 
-/// The job token. It has no `Display`, and its `Debug` is redacted, so it cannot end up in an
-/// error message or a debug log by accident. Only the transport reads it, to set `JOB-TOKEN`,
-/// and [`Config::from_env`] hands it to [`crate::term::add_secret`], so that a copy that
-/// comes back in text gljob did not write (a server message echoing it) is redacted too.
+/// A credential: the job token, or the access token of `GLJOB_TOKEN`. It has no `Display`,
+/// and its `Debug` is redacted, so it cannot end up in an error message or a debug log by
+/// accident. Only the transport reads it, to set `JOB-TOKEN` (or `PRIVATE-TOKEN`), and
+/// [`Config::from_env`] hands it to [`crate::term::add_secret`], so that a copy that comes
+/// back in text gljob did not write (a server message echoing it) is redacted too.
 #[derive(Clone)]
 pub struct Token(String);
 
@@ -35,6 +36,10 @@ impl fmt::Debug for Token {
 pub struct Config {
     /// `None` when `CI_JOB_TOKEN` is unset; commands that call GitLab require it.
     pub token: Option<Token>,
+    /// `GLJOB_TOKEN`: a project or group access token that `fetch` sends instead of the job
+    /// token, for what a job token cannot do (GitLab EE without Premium refuses job tokens on
+    /// every artifact route). `job` and `agents` never use it: `GET /job` is about the job.
+    pub access_token: Option<Token>,
     /// API base without a trailing slash, e.g. `https://gitlab.example.com/api/v4`.
     pub api_url: Option<String>,
     /// `CI_PROJECT_ID`: the default project for `fetch`.
@@ -65,7 +70,7 @@ impl Config {
     /// before anything can print it: from here on stdout and stderr show it as `[REDACTED]`.
     pub fn from_env() -> Result<Config, Failure> {
         let config = Config::from_lookup(|name| std::env::var(name).ok())?;
-        if let Some(token) = &config.token {
+        for token in config.token.iter().chain(&config.access_token) {
             crate::term::add_secret(token.expose());
         }
         Ok(config)
@@ -76,17 +81,16 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Failure> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
 
-        let token = match get("CI_JOB_TOKEN") {
-            None => None,
-            Some(t) if t.trim() != t || t.chars().any(|c| c.is_control() || c == ' ') => {
-                return Err(config_error(
-                    "CI_JOB_TOKEN",
-                    "contains white space or control characters",
-                )
-                .hint("GitLab sets CI_JOB_TOKEN itself; do not override it in variables: or before_script"));
-            }
-            Some(t) => Some(Token(t)),
-        };
+        let token = token_from(
+            get("CI_JOB_TOKEN"),
+            "CI_JOB_TOKEN",
+            "GitLab sets CI_JOB_TOKEN itself; do not override it in variables: or before_script",
+        )?;
+        let access_token = token_from(
+            get("GLJOB_TOKEN"),
+            "GLJOB_TOKEN",
+            "paste the access token alone into the masked CI/CD variable GLJOB_TOKEN, without quotes or a trailing newline",
+        )?;
 
         let api_url = match (get("CI_API_V4_URL"), get("CI_SERVER_URL")) {
             (Some(url), _) => Some(check_url("CI_API_V4_URL", &url)?),
@@ -143,6 +147,7 @@ impl Config {
 
         Ok(Config {
             token,
+            access_token,
             api_url,
             project_id: get("CI_PROJECT_ID"),
             pipeline_id: get("CI_PIPELINE_ID"),
@@ -173,6 +178,18 @@ impl Config {
                 .detail("gljob needs the GitLab API base URL that GitLab puts in every CI job")
                 .hint("run gljob inside a GitLab CI job, or for a local try: export CI_API_V4_URL=https://gitlab.example.com/api/v4")
         })
+    }
+}
+
+/// A token variable's value: unset or empty is `None`; white space or control characters
+/// (which would split the header) are refused without echoing the value.
+fn token_from(value: Option<String>, name: &str, hint: &str) -> Result<Option<Token>, Failure> {
+    match value {
+        None => Ok(None),
+        Some(t) if t.trim() != t || t.chars().any(|c| c.is_control() || c == ' ') => {
+            Err(config_error(name, "contains white space or control characters").hint(hint))
+        }
+        Some(t) => Ok(Some(Token(t))),
     }
 }
 
@@ -300,8 +317,26 @@ mod tests {
 
     #[test]
     fn token_debug_is_redacted() {
-        let c = config(&[("CI_JOB_TOKEN", "s3cret")]).unwrap();
+        let c = config(&[("CI_JOB_TOKEN", "s3cret"), ("GLJOB_TOKEN", "glpat-s3cret2")]).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    /// Issue 13, item 3: GLJOB_TOKEN is read like the job token (empty is unset; a value
+    /// that would split the header is refused without being echoed).
+    #[test]
+    fn access_token_is_optional_and_checked() {
+        assert!(config(&[]).unwrap().access_token.is_none());
+        assert!(
+            config(&[("GLJOB_TOKEN", "")])
+                .unwrap()
+                .access_token
+                .is_none()
+        );
+        let c = config(&[("GLJOB_TOKEN", "glpat-abc")]).unwrap();
+        assert_eq!(c.access_token.unwrap().expose(), "glpat-abc");
+        let err = config(&[("GLJOB_TOKEN", "glpat-abc\n")]).unwrap_err();
+        assert!(err.title.contains("GLJOB_TOKEN"), "{}", err.title);
+        assert!(!format!("{err:?}").contains("glpat-abc"), "{err:?}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::cli::{FetchArgs, usage};
 use crate::config::Config;
 use crate::error::{Failure, Kind, fail};
 use crate::signals;
-use crate::transport::{HttpError, TOKEN_HINT};
+use crate::transport::{Credential, HttpError, TOKEN_HINT};
 
 /// What the user asked for.
 pub struct Selection {
@@ -336,34 +336,39 @@ impl Chosen {
 
 impl Chosen {
     /// What a failed archive download of this job means, in GitLab's terms
-    /// (gitlab-api.md §3–§4).
-    pub fn explain(&self, err: anyhow::Error) -> anyhow::Error {
+    /// (gitlab-api.md §3–§4): the one cause that applies, where GitLab's answer and one look
+    /// at this job (`GET /job`, only now) can tell it.
+    pub fn explain(&self, api: &Api, err: anyhow::Error) -> anyhow::Error {
         let http = match err.downcast::<HttpError>() {
             Ok(http) => http,
             Err(other) => return other,
         };
         let project = &self.project;
+        let access = api.credential() == Credential::AccessToken;
         let failure = match (http.status, http.message.as_deref()) {
+            (401, _) if access => fail(Kind::Auth, "GitLab rejected GLJOB_TOKEN (401 Unauthorized)")
+                .detail(http.tried())
+                .hint(GLJOB_TOKEN_HINT),
             (401, _) => fail(Kind::Auth, "GitLab rejected CI_JOB_TOKEN (401 Unauthorized)").detail(http.tried()).hint(TOKEN_HINT),
-            (403, Some(m)) if m.contains("not allowed from") => fail(Kind::Forbidden, format!("project {project} does not let this job's token in (403)"))
-                .detail(http.tried())
-                .hint(format!("add this project to the job-token allowlist of {project}: Settings → CI/CD → Job token permissions → Add project"))
-                .hint("the allowlist never adds permissions: the user who triggered this job also needs a role in that project"),
-            (403, Some(m)) if m.contains("Insufficient permissions") => fail(Kind::Forbidden, format!("the job-token allowlist entry in {project} lacks a permission (403)"))
-                .detail(http.tried())
-                .hint(format!("in {project}: Settings → CI/CD → Job token permissions, grant this project the read_jobs permission")),
             (403, _) if !http.api_origin => fail(Kind::Forbidden, "object storage refused the download link (403)")
                 .detail(http.tried())
                 .hint("the presigned URL may have expired or the storage clock is off; retry the job"),
-            (403, _) => fail(Kind::Forbidden, format!("GitLab refused access to the artifacts of {} (403)", self.describe()))
+            (403, Some(m)) if m.contains("not allowed from") => allowlist_refusal(api, project, &http),
+            (403, Some(m)) if m.contains("Insufficient permissions") => fail(Kind::Forbidden, format!("the job-token allowlist entry in {project} lacks a permission (403)"))
                 .detail(http.tried())
-                .hint(format!("the user who triggered this job needs at least the Reporter role in {project} (Developer or Maintainer if the job sets artifacts:access)"))
-                .hint(format!("or the job-token allowlist of {project} must include this project: Settings → CI/CD → Job token permissions")),
-            (404, Some("404 Project Not Found")) => fail(Kind::NotFound, format!("GitLab does not show project {project} to this job (404 Project Not Found)"))
+                .hint(format!("in {project}: Settings → CI/CD → Job token permissions, grant this project the read_jobs permission")),
+            (403, _) => {
+                let who = if access { "GLJOB_TOKEN's user (the access token's bot user)" } else { "the user who triggered this job" };
+                fail(Kind::Forbidden, format!("GitLab refused access to the artifacts of {} (403)", self.describe()))
+                    .detail(http.tried())
+                    .hint(format!("{who} needs at least the Reporter role in {project}, or Guest where its pipelines are public (Settings → CI/CD → General pipelines → Public pipelines)"))
+                    .hint("a job that sets artifacts:access: developer (or maintainer) needs that role; artifacts:access: none keeps its artifacts from every download")
+            }
+            (404, Some("404 Project Not Found")) if access => fail(Kind::NotFound, format!("GitLab does not show project {project} to GLJOB_TOKEN (404 Project Not Found)"))
                 .detail(http.tried())
                 .hint("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project")
-                .hint(format!("a private project answers 404 when the job token may not see it: add this project to the job-token allowlist of {project} (Settings → CI/CD → Job token permissions), and check the triggering user's role"))
-                .hint("on GitLab EE without a Premium licence, artifact routes answer 404 to job tokens even for the job's own project"),
+                .hint(format!("an access token sees only the projects its user is a member of: a project access token its own project, a group access token the group's projects; make it one of {project}'s, with at least the Reporter role")),
+            (404, Some("404 Project Not Found")) => self.project_not_found(api, &http),
             (404, Some("404 Not found" | "404 Job Not Found")) => match (&self.by_ref, self.id) {
                 (Some(r), _) => fail(Kind::NotFound, if r.recent {
                         format!("project {project} has no recent successful job {:?} with artifacts on {:?}", r.job, r.git_ref)
@@ -388,14 +393,61 @@ impl Chosen {
         failure.into()
     }
 
+    /// A job token's `404 Project Not Found` on an artifact route. GitLab answers it for a
+    /// project that does not exist, and GitLab EE without Premium for every project, this
+    /// job's own included (`check_cross_project_pipelines_feature!`); an allowlist that keeps
+    /// this job out gets a 403 since about GitLab 17 (`handle_job_token_failure!`), a 404
+    /// before. So, after the fetch failed and only then: this job's own project (`GET
+    /// /job`) means EE without Premium; for another one, the project's jobs list (which no
+    /// licence gates) says whether it exists ([`project_listed`]), and where that list does
+    /// not take job tokens (older GitLab), this job's own artifacts say whether GitLab refuses
+    /// job tokens there too ([`Api::refuses_own_artifacts`]).
+    fn project_not_found(&self, api: &Api, http: &HttpError) -> Failure {
+        let project = &self.project;
+        let Some(own) = api.own_job() else {
+            return fail(Kind::NotFound, format!("GitLab does not show project {project} to this job (404 Project Not Found)"))
+                .detail(http.tried())
+                .hint("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project")
+                .hint(EE_FREE_HINT)
+                .hint(format!("before about GitLab 17, a project whose job-token allowlist does not include this job's project answered the same: in {project}, Settings → CI/CD → Job token permissions → Add group or project"));
+        };
+        let this = own.describe();
+        let own_path = own.project_path.as_deref().unwrap_or("this job's project");
+        if own.is(project) {
+            return fail(Kind::NotFound, format!("GitLab EE without Premium refuses job tokens on artifact routes, even for this job's own project {this} (404 Project Not Found)"))
+                .detail(http.tried())
+                .hint(format!("set GLJOB_TOKEN to a project access token of {own_path} with the read_api scope and the Reporter role (Settings → Access tokens), kept in a masked CI/CD variable: gljob fetch then sends it instead of the job token"))
+                .hint(EE_FREE_HINT);
+        }
+        let listed = project_listed(api, project);
+        let ee = match listed {
+            Some(exists) => exists,
+            None => api.refuses_own_artifacts() == Some(true),
+        };
+        let verdict = if ee { Some(true) } else { listed };
+        match verdict {
+            Some(true) => fail(Kind::NotFound, format!("GitLab EE without Premium refuses job tokens on artifact routes: project {project} answers 404 Project Not Found, as this job's own project {this} does"))
+                .detail(http.tried())
+                .hint(format!("set GLJOB_TOKEN to an access token whose user is at least a Reporter in {project} (a project access token of {project}, or a group access token of its group; scope read_api), kept in a masked CI/CD variable: gljob fetch then sends it instead of the job token"))
+                .hint(EE_FREE_HINT),
+            Some(false) => fail(Kind::NotFound, format!("GitLab has no project {project} (404 Project Not Found)"))
+                .detail(http.tried())
+                .hint(format!("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project, as in the project's URL; this job's own project is {this}")),
+            None => fail(Kind::NotFound, format!("GitLab does not show project {project} to this job's token (404 Project Not Found)"))
+                .detail(http.tried())
+                .hint(format!("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project, as in the project's URL; this job's own project is {this}"))
+                .hint(format!("GitLab before about 17 answers so also where the job-token allowlist of {project} keeps this job out (newer versions say 403): in {project}, Settings → CI/CD → Job token permissions → Add group or project → {own_path}")),
+        }
+    }
+
     /// Single-file failures: an absent entry, then everything an archive fetch can say.
-    pub fn explain_file(&self, err: anyhow::Error, entry: &str) -> anyhow::Error {
+    pub fn explain_file(&self, api: &Api, err: anyhow::Error, entry: &str) -> anyhow::Error {
         match err.downcast_ref::<HttpError>() {
             Some(http) if http.status == 404 && http.says("404 page not found") => fail(Kind::NotFound, format!("the artifacts of {} have no file {entry:?}", self.describe()))
                 .detail(http.tried())
                 .hint("the path is the exact entry name in the archive (no leading ./); gljob fetch --list shows them")
                 .into(),
-            _ => self.explain(err),
+            _ => self.explain(api, err),
         }
     }
 
@@ -423,14 +475,14 @@ pub fn with_fallback<T>(
         Err(e) if chosen.is_missing_by_ref(&e) => {
             let found = fallback(api, chosen, e)?;
             match found.as_slice() {
-                [one] => op(one).map(|t| (t, one.clone())).map_err(|e| one.explain(e)),
+                [one] => op(one).map(|t| (t, one.clone())).map_err(|e| one.explain(api, e)),
                 _ => Err(fail(Kind::Usage, format!("{} matches {} parallel jobs", chosen.describe(), found.len()))
                     .detail(format!("jobs: {}", found.iter().filter_map(|c| c.name.as_deref()).map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")))
                     .hint("name one of them: --file and --list take one job (a fetch that unpacks takes them all)")
                     .into()),
             }
         }
-        Err(e) => Err(chosen.explain(e)),
+        Err(e) => Err(chosen.explain(api, e)),
     }
 }
 
@@ -439,7 +491,7 @@ pub fn with_fallback<T>(
 /// job tokens there), the by-ref route's answer is the one explained.
 pub fn fallback(api: &Api, chosen: &Chosen, missing: anyhow::Error) -> Result<Vec<Chosen>> {
     let Some(r) = &chosen.by_ref else {
-        return Err(chosen.explain(missing));
+        return Err(chosen.explain(api, missing));
     };
     match successful_jobs(api, &chosen.project) {
         Ok((jobs, more)) => on_ref(
@@ -449,7 +501,7 @@ pub fn fallback(api: &Api, chosen: &Chosen, missing: anyhow::Error) -> Result<Ve
             &jobs,
             more,
         ),
-        Err(_) => Err(chosen.explain(missing)),
+        Err(_) => Err(chosen.explain(api, missing)),
     }
 }
 
@@ -480,8 +532,8 @@ pub fn by_list(
     git_ref: &str,
     patterns: &[String],
 ) -> Result<Vec<Chosen>> {
-    let (jobs, more) =
-        successful_jobs(api, project).map_err(|e| explain_list(e, project, "its jobs list"))?;
+    let (jobs, more) = successful_jobs(api, project)
+        .map_err(|e| explain_list(api, e, project, "its jobs list"))?;
     on_ref(project, git_ref, patterns, &jobs, more)
 }
 
@@ -568,7 +620,7 @@ fn follow_children(
     for trigger in children {
         let path = format!("/projects/{}/pipelines/{}/bridges", encode(&here.0), here.1);
         let (bridges, _) = api.list(&path, PIPELINE_PAGES).map_err(|e| {
-            explain_pipeline(e, &here.0, here.1, "its trigger jobs")
+            explain_pipeline(api, e, &here.0, here.1, "its trigger jobs")
                 .context(format!("looking up the trigger job {trigger:?}"))
         })?;
         let names = distinct(bridges.iter().filter_map(name_of));
@@ -625,7 +677,7 @@ fn in_pipeline(
         let path = format!("/projects/{}/pipelines/{pipeline}/jobs", encode(project));
         let (jobs, more) = api
             .list(&path, PIPELINE_PAGES)
-            .map_err(|e| explain_pipeline(e, project, pipeline, "its jobs"))?;
+            .map_err(|e| explain_pipeline(api, e, project, pipeline, "its jobs"))?;
         if more {
             return Err(fail(
                 Kind::Network,
@@ -761,9 +813,59 @@ fn not_fetchable(c: &Chosen, status: &str) -> anyhow::Error {
     .into()
 }
 
+/// Whether `project` exists for this job's token, by its jobs list (one item), which
+/// accepts job tokens on the newest GitLab and has no licence check: `Some(true)` when it
+/// answers (or refuses with a 403, which a missing project never gets), `Some(false)` on
+/// `404 Project Not Found`, `None` when it cannot tell (an older GitLab: 401).
+fn project_listed(api: &Api, project: &str) -> Option<bool> {
+    let url = api.url(&format!("/projects/{}/jobs?per_page=1", encode(project)));
+    match api.transport.get(&url, &[("Accept", "application/json")]) {
+        Ok(_) => Some(true),
+        Err(e) => match e.downcast_ref::<HttpError>() {
+            Some(h) if h.status == 404 && h.says("404 Project Not Found") => Some(false),
+            Some(h) if h.status == 403 => Some(true),
+            _ => None,
+        },
+    }
+}
+
+/// What GitLab EE without Premium does, for every hint that names it.
+const EE_FREE_HINT: &str = "GitLab EE without the Premium licence (GitLab.com Free included; self-managed EE Free has it while Service Ping is on) answers job tokens 404 Project Not Found on every artifact route, even for the job's own project; no allowlist setting changes that";
+
+/// What to do about GLJOB_TOKEN that GitLab rejects.
+const GLJOB_TOKEN_HINT: &str = "GLJOB_TOKEN is revoked, expired or mistyped: create a project or group access token with the read_api scope (Settings → Access tokens) and keep it in a masked CI/CD variable GLJOB_TOKEN";
+
+/// GitLab's 403 "Authentication by CI/CD job token not allowed from X to Y.", on any route.
+/// `handle_job_token_failure!` gives it whenever the job token cannot `read_project`: when
+/// the target's inbound allowlist keeps this job's project out, and just as well when it
+/// lets it in but the job's user is no member of a private target. Both projects are named
+/// — this job's from `GET /job` (its full path is what the allowlist takes), else as
+/// GitLab's message names it — with the setting to change and the role to give.
+fn allowlist_refusal(api: &Api, project: &str, http: &HttpError) -> Failure {
+    let from_message = http
+        .message
+        .as_deref()
+        .and_then(|m| m.split_once(" not allowed from ")?.1.split_once(" to "))
+        .map(|(source, _)| source.to_string());
+    let (this, path) = match (api.own_job(), from_message) {
+        (Some(own), _) => (
+            own.describe(),
+            own.project_path
+                .clone()
+                .unwrap_or_else(|| format!("project {}", own.project_id)),
+        ),
+        (None, Some(source)) => (source.clone(), format!("the full path of {source}")),
+        (None, None) => ("this job's project".into(), "its full path".into()),
+    };
+    fail(Kind::Forbidden, format!("project {project} does not let this job's token in (403)"))
+        .detail(http.tried())
+        .hint(format!("either the job-token allowlist of {project} does not include this job's project {this}: in {project}, Settings → CI/CD → Job token permissions → Add group or project → {path}"))
+        .hint(format!("or the user who triggered this job is no member of {project}: GitLab answers that with the same 403, as the allowlist grants no rights of its own; add the user with at least the Reporter role (Guest where its pipelines are public)"))
+}
+
 /// What a refused list route means: older GitLab versions ignore job tokens there, and
 /// fine-grained job-token permissions may lack `read_jobs`.
-fn explain_list(err: anyhow::Error, project: &str, what: &str) -> anyhow::Error {
+fn explain_list(api: &Api, err: anyhow::Error, project: &str, what: &str) -> anyhow::Error {
     let http = match err.downcast::<HttpError>() {
         Ok(http) => http,
         Err(other) => return other,
@@ -774,9 +876,7 @@ fn explain_list(err: anyhow::Error, project: &str, what: &str) -> anyhow::Error 
             .detail(http.tried())
             .hint(format!("in {project}: Settings → CI/CD → Job token permissions, grant this project the read_jobs permission"))
             .hint(fallback),
-        (403, Some(m)) if m.contains("not allowed from") => fail(Kind::Forbidden, format!("project {project} does not let this job's token in (403)"))
-            .detail(http.tried())
-            .hint(format!("add this project to the job-token allowlist of {project}: Settings → CI/CD → Job token permissions → Add project")),
+        (403, Some(m)) if m.contains("not allowed from") => allowlist_refusal(api, project, &http),
         (401, _) => fail(Kind::Auth, format!("GitLab did not accept CI_JOB_TOKEN for {what} (401)"))
             .detail(http.tried())
             .hint("GitLab versions before the jobs lists accepted job tokens answer this way; so does a token whose job has finished")
@@ -793,7 +893,13 @@ fn explain_list(err: anyhow::Error, project: &str, what: &str) -> anyhow::Error 
 }
 
 /// [`explain_list`], and an unknown pipeline.
-fn explain_pipeline(err: anyhow::Error, project: &str, pipeline: u64, what: &str) -> anyhow::Error {
+fn explain_pipeline(
+    api: &Api,
+    err: anyhow::Error,
+    project: &str,
+    pipeline: u64,
+    what: &str,
+) -> anyhow::Error {
     match err.downcast_ref::<HttpError>() {
         Some(http) if http.status == 404 && http.says("404 Not found") => fail(
             Kind::NotFound,
@@ -809,7 +915,7 @@ fn explain_pipeline(err: anyhow::Error, project: &str, pipeline: u64, what: &str
         .detail(http.tried())
         .hint("older GitLab versions refuse job tokens on GET …/pipelines/:id/bridges: have the parent pass the child's pipeline id, or fetch the child's job by --job-id")
         .into(),
-        _ => explain_list(err, project, what),
+        _ => explain_list(api, err, project, what),
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! ureq does the wire work; this module owns the policy, because the library defaults are
 //! wrong for a CI credential:
-//! - `JOB-TOKEN` goes only to the API origin (scheme, host and port). ureq's redirect
-//!   handling strips only `Authorization`, so redirects are followed here (at most
-//!   [`MAX_REDIRECTS`] hops), and an https→http downgrade is refused.
+//! - `JOB-TOKEN` (or `fetch`'s `PRIVATE-TOKEN` from `GLJOB_TOKEN`) goes only to the API
+//!   origin (scheme, host and port). ureq's redirect handling strips only `Authorization`,
+//!   so redirects are followed here (at most [`MAX_REDIRECTS`] hops), and an https→http
+//!   downgrade is refused.
 //! - No credential from a URL is ever sent or printed: userinfo is dropped before every
 //!   request (ureq would send it as Basic auth, to whichever host the URL names), and
 //!   [`redact`] hides it and credential-like query values in everything gljob prints.
@@ -131,20 +132,71 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
+/// Which credential a transport sends to the API origin (and only there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `CI_JOB_TOKEN`, as `JOB-TOKEN`.
+    JobToken,
+    /// `GLJOB_TOKEN`, a project or group access token, as `PRIVATE-TOKEN` (GitLab reads a
+    /// job token's header as a job token only: an access token there is a 401).
+    AccessToken,
+}
+
+impl Credential {
+    /// The request header it goes in.
+    pub fn header(self) -> &'static str {
+        match self {
+            Credential::JobToken => "JOB-TOKEN",
+            Credential::AccessToken => "PRIVATE-TOKEN",
+        }
+    }
+
+    /// The variable it comes from, for messages.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Credential::JobToken => "CI_JOB_TOKEN",
+            Credential::AccessToken => "GLJOB_TOKEN",
+        }
+    }
+}
+
 /// The one HTTP client of gljob.
 pub struct Transport {
     agent: Agent,
     api: Origin,
     token: Token,
+    credential: Credential,
     retries: u32,
     debug: bool,
     quiet: bool,
 }
 
 impl Transport {
-    /// Builds the client for `config`: the agent, TLS roots and proxy. A bad CA file is exit 3.
+    /// Builds the client for `config` with the job token: the agent, TLS roots and proxy. A
+    /// bad CA file is exit 3.
     pub fn new(config: &Config) -> Result<Transport> {
-        let token = config.require_token()?.clone();
+        Transport::with(
+            config,
+            config.require_token()?.clone(),
+            Credential::JobToken,
+        )
+    }
+
+    /// The client of `fetch`: `GLJOB_TOKEN` when it is set (what a job token cannot do),
+    /// else the job token.
+    pub fn for_fetch(config: &Config) -> Result<Transport> {
+        match &config.access_token {
+            Some(token) => Transport::with(config, token.clone(), Credential::AccessToken),
+            None => Transport::new(config),
+        }
+    }
+
+    /// Which credential this client sends.
+    pub fn credential(&self) -> Credential {
+        self.credential
+    }
+
+    fn with(config: &Config, token: Token, credential: Credential) -> Result<Transport> {
         let api_url = config.require_api_url()?;
         let api = Origin::of(api_url).ok_or_else(|| {
             fail(
@@ -168,6 +220,7 @@ impl Transport {
             agent,
             api,
             token,
+            credential,
             retries: config.retries,
             debug: config.debug,
             quiet: false,
@@ -313,7 +366,7 @@ impl Transport {
         let with_token = Origin::of(url).as_ref() == Some(&self.api);
         let mut request = self.agent.get(url);
         if with_token {
-            request = request.header("JOB-TOKEN", self.token.expose());
+            request = request.header(self.credential.header(), self.token.expose());
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -329,7 +382,10 @@ impl Transport {
             redact(url),
             started.elapsed().as_millis(),
             if with_token {
-                " (sent JOB-TOKEN)"
+                match self.credential {
+                    Credential::JobToken => " (sent JOB-TOKEN)",
+                    Credential::AccessToken => " (sent PRIVATE-TOKEN from GLJOB_TOKEN)",
+                }
             } else {
                 " (no token: not the API origin)"
             }

@@ -185,8 +185,8 @@ fn a_server_message_that_echoes_the_token_prints_it_redacted() {
 #[test]
 fn a_token_in_the_job_body_is_redacted_in_every_output() {
     let server = server();
-    let body = server.world().job_body.replace("rubocop", TOKEN);
-    server.world().job_body = body.clone();
+    let body = server.job_json().replace("rubocop", TOKEN);
+    server.world().job_body = Some(body.clone());
     gljob(&server)
         .arg("job")
         .run()
@@ -210,12 +210,13 @@ fn hostile_job_body(server: &fake_gitlab::Server) -> String {
     let name = serde_json::to_string(HOSTILE_JOB_NAME).unwrap();
     // serde_json leaves C1 and bidi raw, as a server may send them.
     assert!(name.contains('\u{202e}') && name.contains('\u{9b}'));
+    // A failed job, so that the body has a failure_reason to make hostile too.
+    server.world().job_mut(8).unwrap().status = "failed".into();
     let body = server
-        .world()
-        .job_body
+        .job_json()
         .replace("\"rubocop\"", &name)
         .replace("\"script_failure\"", "\"script_failure\\t\\u001b[1A\"");
-    server.world().job_body = body.clone();
+    server.world().job_body = Some(body.clone());
     body
 }
 
@@ -272,18 +273,17 @@ fn job_field_escapes_like_the_summary_and_json_escapes_c1_and_bidi() {
 fn agents_summary_escapes_server_text() {
     let server = server();
     let body = server
-        .world()
-        .agents_body
+        .agents_json()
         .replace(
             "namespace1/project1",
             r"namespace1/project1\n2     evil/forged\u202e",
         )
-        .replace("user2", "user2\u{85}");
-    server.world().agents_body = body;
+        .replace("\"root\"", "\"root\u{85}\"");
+    server.world().agents_body = Some(body);
     let run = gljob(&server).arg("agents").run();
     run.success().stdout_has(&[
         r"namespace1/project1\n2     evil/forged\u{202e}",
-        r"user2\u{85}",
+        r"root\u{85}",
     ]);
     assert_no_raw_controls(&run.stdout(), "the agents summary", &run);
     assert!(!run.stdout().lines().any(|l| l.starts_with("2 ")), "{run}");

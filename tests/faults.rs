@@ -142,7 +142,10 @@ fn an_html_page_with_status_200_is_not_an_archive() {
 #[test]
 fn an_oversized_json_answer_is_refused_in_bounded_memory() {
     let server = server();
-    server.world().job_body = format!("{{\"id\": 8, \"pad\": \"{}\"}}", "x".repeat(20 << 20));
+    server.world().job_body = Some(format!(
+        "{{\"id\": 8, \"pad\": \"{}\"}}",
+        "x".repeat(20 << 20)
+    ));
     let mut g = Gljob::wrapped(&["/usr/bin/time", "-f", "peak-rss-kib=%M"]);
     let mut g = crate::util::as_job(std::mem::replace(&mut g, Gljob::bare()), &server);
     let run = g.args(&["job", "--field", "id"]).run();

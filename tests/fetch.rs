@@ -295,6 +295,73 @@ fn a_truncated_download_resumes_with_range_and_if_range() {
     );
 }
 
+/// Issue 13, item 4: GitLab sends one weak ETag on every download (the fake does too), so
+/// a resume may never be conditional on it — `If-Range` would then never match and every
+/// resume would start over, or worse, a cache would take any file for any other. gljob
+/// resumes on `Last-Modified` from GitLab, and on storage's strong ETag behind a redirect;
+/// the request log shows which it sent.
+#[test]
+fn a_weak_etag_never_carries_if_range() {
+    for object_storage in [false, true] {
+        let server = server_with(Config {
+            object_storage,
+            ..Config::default()
+        });
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+        publish_build(
+            &server,
+            build(&[Entry {
+                stored: true,
+                ..file("data.bin", &data, 0o644)
+            }]),
+        );
+        let cut = Fault::new("", FaultKind::Truncate(65_536));
+        server.inject(if object_storage {
+            cut.on_storage()
+        } else {
+            cut
+        });
+        let mut g = gljob(&server);
+        g.args(&["fetch", "--ref", "main", "--job", "build"])
+            .run()
+            .success()
+            .stderr_has(&["resuming"]);
+        assert_eq!(std::fs::read(g.dir().join("data.bin")).unwrap(), data);
+        let origin = if object_storage {
+            Origin::Storage
+        } else {
+            Origin::Api
+        };
+        let downloads: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.origin == origin && r.path.contains("artifacts"))
+            .collect();
+        // The tail, its resumed rest, the body: one plan, no start over (which would ask for
+        // the tail again).
+        let tails = downloads
+            .iter()
+            .filter(|r| r.header("range").is_some_and(|v| v.starts_with("bytes=-")))
+            .count();
+        assert_eq!((downloads.len(), tails), (3, 1), "{downloads:#?}");
+        for resumed in &downloads[1..] {
+            let if_range = resumed.header("if-range").expect("a conditional resume");
+            assert!(!if_range.starts_with("W/"), "a weak ETag: {if_range}");
+            if object_storage {
+                assert!(
+                    if_range.starts_with('"'),
+                    "storage's strong ETag: {if_range}"
+                );
+            } else {
+                assert!(
+                    if_range.ends_with(" GMT"),
+                    "GitLab's Last-Modified: {if_range}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_server_without_range_support_gets_one_plain_download() {
     let server = server();

@@ -2,6 +2,13 @@
 //! and near enough S3 for the storage origin): `ETag`, `Last-Modified`, `Accept-Ranges`,
 //! single byte ranges (206 / 416), `If-Range`, `If-None-Match` / `If-Modified-Since` (304).
 //!
+//! The validators differ by origin, as they do in production. Object storage sends a strong
+//! ETag of the object. GitLab's own downloads carry the ETag that Rails' `Rack::ETag` puts on
+//! the empty body of a send-file answer — one weak ETag, the same for every file
+//! ([`GITLAB_WEAK_ETAG`]) — which Workhorse's `ServeContent` then honours: `If-None-Match`
+//! compares weakly (304 for any file), `If-Range` strongly (never a match: the whole file).
+//! So a client must not take that ETag for the file's identity; `Last-Modified` is usable.
+//!
 //! These are what a resuming downloader depends on, so they follow Go's rules closely;
 //! multi-range requests, which no downloader sends, get the whole body (200), which RFC 9110
 //! allows.
@@ -13,10 +20,15 @@ use std::time::SystemTime;
 use crate::http::{Body, Request, Response, hex, http_date};
 use crate::world::Archive;
 
+/// The ETag GitLab sends on every download today (archive, single file, package): Rails'
+/// digest of an empty body, weak, and so the same for every file.
+pub(crate) const GITLAB_WEAK_ETAG: &str = "W/\"12ae32cb1ec02d01eda3581b127c1fee\"";
+
 /// Length and validators of an archive, and where its bytes are.
 pub(crate) struct Content {
     pub len: u64,
-    /// Quoted strong ETag: `"<sha256 hex>"`.
+    /// Quoted strong ETag, `"<sha256 hex>"` (what storage sends), until
+    /// [`Content::with_gitlabs_validators`] replaces it.
     pub etag: String,
     pub last_modified: String,
     archive: Archive,
@@ -57,6 +69,13 @@ impl Content {
             last_modified: http_date(mtime),
             archive: archive.clone(),
         })
+    }
+
+    /// The validators of a download from GitLab's API origin: [`GITLAB_WEAK_ETAG`] for every
+    /// file, and the file's `Last-Modified`.
+    pub fn with_gitlabs_validators(mut self) -> Content {
+        self.etag = GITLAB_WEAK_ETAG.to_string();
+        self
     }
 
     fn body(&self, start: u64, len: u64) -> Body {
@@ -169,8 +188,11 @@ pub(crate) fn serve(req: &Request, content: &Content, headers: &[(&str, String)]
         Some(r) => {
             let honour = match req.header("if-range") {
                 None => true,
-                // A strong ETag or the exact Last-Modified date (RFC 9110 §13.1.5).
-                Some(v) => v == content.etag || v == content.last_modified,
+                // A strong match of a strong ETag, or the exact Last-Modified date (RFC 9110
+                // §13.1.5, Go's checkIfRange): a weak ETag never matches.
+                Some(v) => {
+                    (v == content.etag && !v.starts_with("W/")) || v == content.last_modified
+                }
             };
             if honour {
                 parse_range(r, content.len)

@@ -36,6 +36,9 @@
 //!
 //! # The demo world ([`World::demo`], ids also in [`demo`])
 //!
+//! A running job on GitLab EE with Premium, the newest version ([`Config::default`]; other
+//! editions and versions are one switch away: see the tables below).
+//!
 //! Projects (all private unless said; the token's user has role Developer everywhere):
 //!
 //! | id | path | allowlist | notes |
@@ -68,15 +71,28 @@
 //! but are not builds: the jobs lists and artifact routes never show them.
 //!
 //! Tokens: [`TOKEN`] → job 8 (running, pipeline 6: `--pipeline current --job setup` finds job 7);
-//! [`FINISHED_TOKEN`] → job 7 (not running: 401 everywhere); [`PAT`] → a user with full rights
-//! (`/job` → 404 Job Not Found).
-//! `GET /job` with [`TOKEN`] serves [`World::job_body`] (`fixtures/job.json`, job id 8,
-//! pipeline 6), `GET /job/allowed_agents` serves [`World::agents_body`].
+//! [`FINISHED_TOKEN`] → job 7 (not running: 401 everywhere); [`PAT`] → an access token
+//! (`PRIVATE-TOKEN`) whose user is a Reporter of projects 1–4 and of nothing a test adds
+//! (`/job` → 404 Job Not Found; sent as `JOB-TOKEN` it is no job's token: 401).
+//! `GET /job` with a job token serves the token's job as GitLab's `Entities::Ci::Job` (for
+//! [`TOKEN`]: job 8 `rubocop`, running on the instance runner, tags `docker` and `linux`;
+//! [`Server::job_json`]), `GET /job/allowed_agents` the agents of [`World::agents`] with the
+//! same job, pipeline and project, the project's groups and the user's roles (a Developer).
+//! [`World::job_body`] and [`World::agents_body`] replace them for tests of odd bodies.
+//!
+//! Every project has "Public pipelines" on (a Guest may read builds) unless a test turns
+//! [`Project::public_builds`] off; the token's user is no member where
+//! [`Project::user_role`] is `None` (the allowlist's 403 even when allowlisted).
+//!
+//! Downloads from the API origin carry the one weak ETag GitLab sends on every download
+//! today (`W/"12ae32cb1ec02d01eda3581b127c1fee"`) and a `Last-Modified`; object storage
+//! sends a strong ETag of its own. Object storage, like S3, ignores a `JOB-TOKEN` next to
+//! a presigned URL and refuses an `Authorization` header (400 `InvalidArgument`); the log
+//! keeps every header, so tests can assert no credential was sent there.
 //!
 //! # Deliberate departures from GitLab
-//! - A [`PAT`] is accepted in any token slot (GitLab would 401 a PAT sent as `JOB-TOKEN`), so
-//!   gljob's "this credential is not a job token" path is testable.
-//! - Roles and `artifacts:access: none` are per project, not per user or per job.
+//! - Roles and `artifacts:access: none` are per project, not per user or per job; there
+//!   are no internal projects.
 //! - Multi-range requests get the whole body (200) rather than `multipart/byteranges`.
 //! - Fine-grained job-token permissions ([`Project::job_token_policies`]) are one set per
 //!   target project, not per allowlist entry, and are not checked on the package registry.
@@ -92,7 +108,14 @@
 //! | [`legacy_bridges`](Config::legacy_bridges) | in between | bridges and the single pipeline ignore job tokens: private → 404 `Project Not Found`, public → anonymous read |
 //! | [`legacy_job_token_lists`](Config::legacy_job_token_lists) `Some(404)` | older | every list ignores job tokens: the jobs list → 401 (it always calls `authenticate!`); the pipeline routes: private → 404 `Project Not Found`, public → anonymous read |
 //! | [`legacy_job_token_lists`](Config::legacy_job_token_lists) `Some(401)` | oldest | as `Some(404)`, but the pipeline's jobs and bridges → 401 for every project (they called `authenticate!` too); the single pipeline as with `Some(404)` |
-//! | [`ee_unlicensed`](Config::ee_unlicensed) | EE without Premium | artifact routes → 404 `Project Not Found` for job tokens; the lists still work |
+//!
+//! # Editions ([`Config::edition`])
+//!
+//! | [`Edition`] | GitLab | what changes |
+//! |---|---|---|
+//! | [`EePremium`](Edition::EePremium) (default) | EE with Premium or Ultimate (GitLab.com's paid tiers, most self-managed installs) | nothing: job tokens download artifacts |
+//! | [`Ce`](Edition::Ce) | CE (FOSS) | nothing on these routes (no licence check at all) |
+//! | [`EeFree`](Edition::EeFree) | EE without Premium (GitLab.com Free) | artifact routes → 404 `Project Not Found` for job tokens, even the job's own project; the lists, `/job` and packages still work, access tokens work everywhere |
 //!
 //! The jobs list's rate limit: [`Fault::jobs_list_rate_limited`] (the application limiter's
 //! JSON, or Rack::Attack's throttle with `Retry-After`), on that endpoint only
@@ -124,8 +147,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use world::{
-    Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant, World, demo,
-    pipeline_sha,
+    AccessToken, Agent, Archive, Bridge, Job, PackageFile, Pipeline, Project, Role, TokenGrant,
+    World, demo, pipeline_sha,
 };
 
 use serve::{Shared, lock};
@@ -147,7 +170,29 @@ pub enum Origin {
     Storage,
 }
 
-/// How to start a [`Server`]. `Config::default()`: plain HTTP, local storage, CE, any ports.
+/// Which GitLab the fake is, where it matters to a job token: the licence check that GitLab
+/// EE adds to the job-artifact routes (`check_cross_project_pipelines_feature!` in
+/// ee/lib/ee/api/ci/job_artifacts.rb). Most self-managed installs run EE, and GitLab.com is
+/// EE, so the default is EE with Premium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Edition {
+    /// GitLab CE (FOSS): no licence check; job tokens download artifacts wherever their
+    /// scope and role allow. On the routes the fake serves it answers as EE with Premium.
+    Ce,
+    /// GitLab EE with the licensed feature `cross_project_pipelines` (Premium, Ultimate; a
+    /// self-managed EE without a licence also has it while Service Ping is on).
+    #[default]
+    EePremium,
+    /// GitLab EE without it (GitLab.com Free, self-managed EE Free without Service Ping):
+    /// every artifact route answers a job token `404 {"message":"404 Project Not Found"}`,
+    /// even for the job's own project, after the project, scope and `read_build` checks (so
+    /// a project outside the allowlist still gets the 403). The lists, `/job` and the
+    /// package registry still work; an access token (`PRIVATE-TOKEN`) works everywhere.
+    EeFree,
+}
+
+/// How to start a [`Server`]. `Config::default()`: plain HTTP, local storage, GitLab EE with
+/// Premium, the newest version, any ports.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// HTTPS on the API origin, with a CA generated at start ([`Server::ca_file`]).
@@ -156,9 +201,8 @@ pub struct Config {
     pub storage_tls: Option<bool>,
     /// Archive downloads answer 302 to a presigned URL on the storage origin.
     pub object_storage: bool,
-    /// EE without the `cross_project_pipelines` license: artifact routes with job-token auth
-    /// answer 404 Project Not Found, even for the job's own project.
-    pub ee_unlicensed: bool,
+    /// CE, EE with Premium (the default) or EE without it ([`Edition`]).
+    pub edition: Edition,
     /// Port of the API origin; 0 = any free port.
     pub port: u16,
     /// Port of the storage origin; 0 = any free port.
@@ -550,6 +594,18 @@ impl Server {
     /// The data the server serves, to read or change. Requests wait while the guard is held.
     pub fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.shared.world)
+    }
+
+    /// What `GET /job` answers [`TOKEN`] now: the token's job as GitLab presents it (or
+    /// [`World::job_body`]). Not a request: nothing is logged. For tests that start from the
+    /// default body (`server.world().job_body = Some(edited)`).
+    pub fn job_json(&self) -> String {
+        routes::body_for_token(&self.shared, "/api/v4/job")
+    }
+
+    /// What `GET /job/allowed_agents` answers [`TOKEN`] now (see [`Server::job_json`]).
+    pub fn agents_json(&self) -> String {
+        routes::body_for_token(&self.shared, "/api/v4/job/allowed_agents")
     }
 
     /// Bytes written to client sockets so far, both origins: status lines, headers and

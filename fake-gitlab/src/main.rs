@@ -14,7 +14,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use fake_gitlab::{Config, Server, TOKEN, demo};
+use fake_gitlab::{Config, Edition, Server, TOKEN, demo};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -40,6 +40,9 @@ struct Args {
     /// behave like GitLab EE without a license: artifact routes give 404 to job tokens
     #[argh(switch)]
     ee_unlicensed: bool,
+    /// behave like GitLab CE (the default is GitLab EE with Premium)
+    #[argh(switch)]
+    ce: bool,
     /// behave like GitLab before 18.7: ignore search_recent_successful_pipelines
     #[argh(switch)]
     no_search_recent: bool,
@@ -81,7 +84,11 @@ fn run(args: Args) -> std::io::Result<()> {
         tls: args.tls,
         storage_tls: None,
         object_storage: args.object_storage,
-        ee_unlicensed: args.ee_unlicensed,
+        edition: match (args.ee_unlicensed, args.ce) {
+            (true, _) => Edition::EeFree,
+            (false, true) => Edition::Ce,
+            (false, false) => Edition::EePremium,
+        },
         no_search_recent: args.no_search_recent,
         legacy_job_token_lists: args.legacy_job_token_lists,
         legacy_bridges: args.legacy_bridges,

@@ -1,10 +1,14 @@
 //! The second origin: object storage (S3-like) that archive downloads are redirected to when
 //! `Config::object_storage` is on.
 //!
-//! It exists to test what a client does across the redirect: that it drops `JOB-TOKEN` and
-//! `Authorization` (S3 rejects a second auth mechanism: 400 here), that it copes with a
-//! presigned URL that expired while it was resuming (403 `AccessDenied`), and that ranges and
-//! validators work on this host too. Errors are S3's XML; nothing here knows about GitLab.
+//! It exists to test what a client does across the redirect: that it copes with a presigned
+//! URL that expired while it was resuming (403 `AccessDenied`), and that ranges and a strong
+//! ETag work on this host. It answers credentials as S3 does: a `JOB-TOKEN` (or
+//! `PRIVATE-TOKEN`) header is just an unknown header beside the presigned query and is
+//! ignored, while an `Authorization` header is a second auth mechanism: 400
+//! `InvalidArgument`. Whether a client sent a credential anyway is the request log's to
+//! tell ([`crate::Server::requests`] keeps every header), not this origin's refusal. Errors
+//! are S3's XML; nothing here knows about GitLab.
 //!
 //! URLs: `/artifacts/<job_id>/artifacts.zip?X-Amz-Expires=300&X-Amz-Signature=<hex>`, as minted
 //! by the API origin's 302.
@@ -31,7 +35,7 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Response {
 }
 
 fn respond(shared: &Shared, req: &Request) -> Response {
-    if req.header("job-token").is_some() || req.header("authorization").is_some() {
+    if req.header("authorization").is_some() {
         return xml_error(400, "InvalidArgument", "Only one auth mechanism allowed");
     }
     if !matches!(req.method.as_str(), "GET" | "HEAD") {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::zips::{self, Entry};
-use crate::{FINISHED_TOKEN, TOKEN};
+use crate::{FINISHED_TOKEN, PAT, TOKEN};
 
 /// The demo world's ids, for tests (see the crate docs for the whole picture).
 pub mod demo {
@@ -28,7 +28,8 @@ pub mod demo {
 
     /// Pipeline of project 1 (ref `main`, running) holding the TOKEN's job.
     pub const OWN_PIPELINE: u64 = 6;
-    /// The TOKEN's job (`rubocop`, running) — `id` 8 as in `fixtures/job.json`.
+    /// The TOKEN's job (`rubocop`, running, tags `docker` and `linux`): what `GET /job`
+    /// shows, as GitLab's `Entities::Ci::Job`.
     pub const TOKEN_JOB: u64 = 8;
     /// The FINISHED_TOKEN's job (`setup`, success: its token is dead).
     pub const FINISHED_JOB: u64 = 7;
@@ -144,12 +145,18 @@ pub struct World {
     /// builds: the jobs lists and the artifact routes never see them.
     pub bridges: Vec<Bridge>,
     pub tokens: Vec<TokenGrant>,
-    /// Body of `GET /job` for [`TOKEN`] (default: `fixtures/job.json` verbatim). Other valid
-    /// job tokens get a small entity generated from their [`Job`].
-    pub job_body: String,
-    /// Body of `GET /job/allowed_agents` for any valid job token (default:
-    /// `fixtures/allowed_agents.json` verbatim).
-    pub agents_body: String,
+    /// Access tokens (`PRIVATE-TOKEN`): the demo world has [`PAT`], a group access token
+    /// whose bot user is a Reporter of every demo project.
+    pub access_tokens: Vec<AccessToken>,
+    /// Kubernetes agents, for `GET /job/allowed_agents`.
+    pub agents: Vec<Agent>,
+    /// A body to answer `GET /job` with for [`TOKEN`] instead of the token's job as GitLab's
+    /// `Entities::Ci::Job` presents it (`None`, the default, like every other job token).
+    /// For tests of how a client copes with what a server may send.
+    pub job_body: Option<String>,
+    /// Likewise for `GET /job/allowed_agents` (`None`: generated from the token's job, its
+    /// project's groups, its user's role and [`World::agents`]).
+    pub agents_body: Option<String>,
     /// Files in projects' generic package registries, oldest first (none in the demo world).
     pub packages: Vec<PackageFile>,
 }
@@ -190,12 +197,21 @@ pub struct Project {
     pub old_paths: Vec<String>,
     /// Public: readable anonymously and by job tokens not on the allowlist.
     pub public: bool,
+    /// "Public pipelines" (Settings → CI/CD → General pipelines; GitLab's `public_builds`, on
+    /// by default): `read_build` for everyone who can see the project (`rule { public_builds
+    /// }.enable :read_build` in app/policies/project_policy.rb), so a Guest of a private
+    /// project may download artifacts, and anyone may on a public one. Off: only Reporter and
+    /// up.
+    pub public_builds: bool,
     /// Source project ids whose job tokens may come in; the own project is always allowed.
     pub allowlist: Vec<u64>,
     /// `false`: any project's job token may come in (self-managed, before 18.0).
     pub allowlist_enabled: bool,
     /// Role in this project of the user who triggered the token's job (and so of the token).
-    /// `None` or `Guest` on a private project: artifact routes answer 403.
+    /// `None` (not a member) on a private project: the job token cannot `read_project`, which
+    /// GitLab answers with the allowlist's 403 "…not allowed from X to Y." even when the
+    /// allowlist lets this project in (`handle_job_token_failure!` in lib/api/helpers.rb does
+    /// not tell the two apart). `Guest`: artifacts only with [`Project::public_builds`].
     pub user_role: Option<Role>,
     /// `artifacts:access: none`: artifact routes answer 403.
     pub artifacts_access_none: bool,
@@ -220,13 +236,60 @@ impl Project {
     }
 }
 
-/// A member's role. Reporter and up may read builds and artifacts.
+/// A member's role. Reporter and up may read builds and artifacts; a Guest only where the
+/// project's pipelines are public ([`Project::public_builds`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Guest,
+    /// GitLab 17.7+: between Guest and Reporter (`Gitlab::Access::PLANNER`).
+    Planner,
     Reporter,
     Developer,
     Maintainer,
+    Owner,
+}
+
+impl Role {
+    /// `roles_in_project` of `/job/allowed_agents`: this role and every role below it, as
+    /// `Gitlab::Access.sym_options_with_owner` names them.
+    pub fn and_below(self) -> Vec<&'static str> {
+        [
+            (Role::Guest, "guest"),
+            (Role::Planner, "planner"),
+            (Role::Reporter, "reporter"),
+            (Role::Developer, "developer"),
+            (Role::Maintainer, "maintainer"),
+            (Role::Owner, "owner"),
+        ]
+        .into_iter()
+        .filter(|(r, _)| *r <= self)
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
+/// A personal, project or group access token, sent as `PRIVATE-TOKEN` (or `Authorization:
+/// Bearer`, or `private_token=`): it authenticates as its user, who has a role only in the
+/// projects it is a member of (a project access token's bot user: that project; a group
+/// access token's: the group's projects). Elsewhere a private project is `404 Project Not
+/// Found` to it, as to any non-member. Sent as `JOB-TOKEN` it is no job's token: 401.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: String,
+    /// The token's user's `username` (a bot's: `project_1_bot_…`, `group_9_bot_…`).
+    pub username: String,
+    /// The projects its user is a member of, with the role.
+    pub roles: Vec<(u64, Role)>,
+}
+
+impl AccessToken {
+    /// Its user's role in a project, if a member.
+    pub fn role_in(&self, project_id: u64) -> Option<Role> {
+        self.roles
+            .iter()
+            .find(|(id, _)| *id == project_id)
+            .map(|(_, r)| *r)
+    }
 }
 
 /// A pipeline of a project, on a ref.
@@ -275,11 +338,27 @@ pub struct Job {
     /// lookups and the pipeline's jobs list (without `include_retried`) skip it; the project's
     /// jobs list shows it.
     pub retried: bool,
+    /// Runner tags (`tags:` in .gitlab-ci.yml): `tag_list`, sorted as GitLab sorts them.
+    pub tags: Vec<String>,
     /// The artifacts archive, if the job has one.
     pub archive: Option<Archive>,
     /// The archive has expired but is not deleted yet: archive routes still serve it, the
     /// single-file route by job id answers `404 Not Found`.
     pub expired: bool,
+}
+
+/// A Kubernetes agent (`.gitlab/agents/<name>/config.yaml` in its configuration project)
+/// whose `ci_access` lets jobs of some projects use it: its own project's, implicitly, and
+/// those of `authorized_projects`.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: u64,
+    pub name: String,
+    /// The project holding its configuration.
+    pub config_project: u64,
+    pub authorized_projects: Vec<u64>,
+    /// The `ci_access` entry's configuration, as `allowed_agents` shows it.
+    pub configuration: serde_json::Value,
 }
 
 /// A trigger job (`trigger:`), which starts a downstream pipeline: a child in the same
@@ -428,8 +507,28 @@ impl World {
                     running: false,
                 },
             ],
-            job_body: include_str!("../fixtures/job.json").to_string(),
-            agents_body: include_str!("../fixtures/allowed_agents.json").to_string(),
+            access_tokens: vec![AccessToken {
+                token: PAT.to_string(),
+                username: "group_100_bot_5e1f".to_string(),
+                roles: [
+                    demo::OWN_PROJECT,
+                    demo::PROJECT,
+                    demo::LOCKED_PROJECT,
+                    demo::PUBLIC_PROJECT,
+                ]
+                .into_iter()
+                .map(|id| (id, Role::Reporter))
+                .collect(),
+            }],
+            agents: vec![Agent {
+                id: 1,
+                name: "k8s-deploy".to_string(),
+                config_project: demo::OWN_PROJECT,
+                authorized_projects: vec![demo::PROJECT],
+                configuration: serde_json::json!({"default_namespace": "project1-deploy"}),
+            }],
+            job_body: None,
+            agents_body: None,
             packages: Vec::new(),
         };
 
@@ -520,6 +619,9 @@ impl World {
         for j in &mut self.jobs {
             j.retried = j.id == demo::RETRIED_BUILD_JOB;
             j.expired = j.id == demo::EXPIRED_JOB;
+        }
+        if let Some(own) = self.job_mut(demo::TOKEN_JOB) {
+            own.tags = vec!["docker".to_string(), "linux".to_string()];
         }
     }
 
@@ -675,13 +777,14 @@ impl World {
             status: status.to_string(),
             stage: "test".to_string(),
             retried: false,
+            tags: Vec::new(),
             archive,
             expired: false,
         });
     }
 
-    /// Adds a private project (allowlist `[1]`, allowlist enabled, role Developer, no
-    /// fine-grained job-token permissions) and returns it for further changes. A project added
+    /// Adds a private project (public pipelines on, allowlist `[1]`, allowlist enabled, role
+    /// Developer, no fine-grained job-token permissions; the [`PAT`] is no member of it) and returns it for further changes. A project added
     /// later shadows an earlier one with the same id or path (e.g. re-adding `other/locked` as
     /// project 30 makes that path mean 30).
     pub fn add_project(&mut self, id: u64, path: &str) -> &mut Project {
@@ -690,6 +793,7 @@ impl World {
             path_with_namespace: path.to_string(),
             old_paths: Vec::new(),
             public: false,
+            public_builds: true,
             allowlist: vec![1],
             allowlist_enabled: true,
             user_role: Some(Role::Developer),
@@ -811,6 +915,45 @@ impl World {
             job_id,
             running,
         });
+    }
+
+    /// `project.group.self_and_ancestor_ids` (what `/job/allowed_agents` lists as the
+    /// project's groups): its namespace and every namespace above it, innermost first. A
+    /// namespace's id is 100 plus its place among all projects' namespaces in path order, so
+    /// the same on every run.
+    pub fn group_ids(&self, project_id: u64) -> Vec<u64> {
+        let ancestors = |path: &str| -> Vec<String> {
+            let parts: Vec<&str> = path.split('/').collect();
+            (1..parts.len())
+                .rev()
+                .map(|n| parts[..n].join("/"))
+                .collect()
+        };
+        let mut all: Vec<String> = self
+            .projects
+            .iter()
+            .flat_map(|p| ancestors(&p.path_with_namespace))
+            .collect();
+        all.sort();
+        all.dedup();
+        let Some(project) = self.project(project_id) else {
+            return Vec::new();
+        };
+        ancestors(&project.path_with_namespace)
+            .iter()
+            .filter_map(|g| all.iter().position(|a| a == g))
+            .map(|i| 100 + i as u64)
+            .collect()
+    }
+
+    /// The access token with this value.
+    pub fn access_token(&self, token: &str) -> Option<&AccessToken> {
+        self.access_tokens.iter().find(|t| t.token == token)
+    }
+
+    /// As [`World::access_token`], to change it (give it a role in a project a test added).
+    pub fn access_token_mut(&mut self, token: &str) -> Option<&mut AccessToken> {
+        self.access_tokens.iter_mut().find(|t| t.token == token)
     }
 
     /// The project with this id (the most recently added one, if a test re-added it).

@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake_gitlab::{
-    Archive, Config, FINISHED_TOKEN, Fault, FaultKind, Origin, PAT, Role, Server, TOKEN, demo, zips,
+    Archive, Config, Edition, FINISHED_TOKEN, Fault, FaultKind, Origin, PAT, Role, Server, TOKEN,
+    demo, zips,
 };
 
 mod common;
+
+/// The one ETag GitLab sends on every download today (issue 13, item 4).
+const WEAK_ETAG: &str = "W/\"12ae32cb1ec02d01eda3581b127c1fee\"";
 
 use common::{AUTH, get, port_of, read_response, request, start};
 
@@ -23,7 +27,7 @@ fn job_endpoint_and_authentication() {
     assert_eq!(ok.header("content-type"), Some("application/json"));
     assert_eq!(ok.header("x-frame-options"), Some("SAMEORIGIN"));
     assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(ok.text(), include_str!("../fixtures/job.json"));
+    assert_eq!(ok.text(), s.job_json());
 
     let via_param = get(&base, &format!("/api/v4/job?job_token={TOKEN}"), &[]);
     assert_eq!(via_param.status, 200);
@@ -33,10 +37,7 @@ fn job_endpoint_and_authentication() {
         200
     );
     let agents = get(&base, "/api/v4/job/allowed_agents", AUTH);
-    assert_eq!(
-        agents.text(),
-        include_str!("../fixtures/allowed_agents.json")
-    );
+    assert_eq!(agents.text(), s.agents_json());
 
     for headers in [
         &[][..],
@@ -57,17 +58,202 @@ fn job_endpoint_and_authentication() {
     );
     assert_eq!(r.status, 401);
 
-    let pat = get(&base, "/api/v4/job", &[("JOB-TOKEN", PAT)]);
-    assert_eq!(pat.status, 404);
-    assert_eq!(pat.text(), r#"{"message":"404 Job Not Found"}"#);
+    // Issue 13, item 5: a personal access token sent as a job token is no job's token (401,
+    // as `find_user_from_job_token` raises); as an access token it is a user without a job.
+    for headers in [
+        &[("JOB-TOKEN", PAT)][..],
+        &[("PRIVATE-TOKEN", TOKEN)][..],
+        &[("PRIVATE-TOKEN", "glpat-nope")][..],
+    ] {
+        let r = get(&base, "/api/v4/job", headers);
+        assert_eq!(
+            (r.status, r.text()),
+            (401, r#"{"message":"401 Unauthorized"}"#),
+            "{headers:?}"
+        );
+    }
+    let pat_bearer = format!("Bearer {PAT}");
+    for headers in [
+        &[("PRIVATE-TOKEN", PAT)][..],
+        &[("Authorization", pat_bearer.as_str())][..],
+    ] {
+        let pat = get(&base, "/api/v4/job", headers);
+        assert_eq!(
+            (pat.status, pat.text()),
+            (404, r#"{"message":"404 Job Not Found"}"#),
+            "{headers:?}"
+        );
+    }
 
     let logged = s.requests();
-    assert_eq!(logged.len(), 10);
+    assert_eq!(logged.len(), 14);
     assert_eq!(logged[0].origin, Origin::Api);
     assert_eq!(logged[0].header("Job-Token"), Some(TOKEN));
     assert_eq!(
         logged[1].query,
         vec![("job_token".to_string(), TOKEN.to_string())]
+    );
+}
+
+/// Issue 13, item 5: `GET /job` is what a job token can see — its own job, running — as
+/// `Entities::Ci::Job` presents it, and `/job/allowed_agents` agrees with it.
+#[test]
+fn job_is_the_running_job_as_gitlab_presents_it() {
+    let s = start();
+    let base = s.server_url();
+    let r = get(&base, "/api/v4/job", AUTH);
+    let job: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    let keys: Vec<&str> = job
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "status",
+            "stage",
+            "name",
+            "ref",
+            "tag",
+            "coverage",
+            "allow_failure",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "erased_at",
+            "duration",
+            "queued_duration",
+            "user",
+            "commit",
+            "pipeline",
+            "web_url",
+            "project",
+            "artifacts",
+            "runner",
+            "runner_manager",
+            "artifacts_expire_at",
+            "archived",
+            "tag_list",
+        ],
+        "JobBasic's fields, then Job's, in GitLab's order (no failure_reason: not failed)"
+    );
+    assert_eq!(
+        (&job["id"], &job["name"], &job["status"], &job["stage"]),
+        (
+            &serde_json::json!(8),
+            &serde_json::json!("rubocop"),
+            &serde_json::json!("running"),
+            &serde_json::json!("test")
+        )
+    );
+    assert!(job["started_at"].is_string() && job["finished_at"].is_null());
+    assert_eq!(job["pipeline"]["id"], 6);
+    assert_eq!(job["pipeline"]["project_id"], 1);
+    assert_eq!(job["pipeline"]["status"], "running");
+    for field in [
+        "iid",
+        "sha",
+        "ref",
+        "source",
+        "created_at",
+        "updated_at",
+        "web_url",
+    ] {
+        assert!(!job["pipeline"][field].is_null(), "pipeline.{field}");
+    }
+    assert_eq!(job["commit"]["id"], job["pipeline"]["sha"]);
+    for field in [
+        "short_id",
+        "parent_ids",
+        "title",
+        "message",
+        "author_name",
+        "committed_date",
+        "trailers",
+        "web_url",
+    ] {
+        assert!(!job["commit"][field].is_null(), "commit.{field}");
+    }
+    assert_eq!(
+        job["web_url"],
+        format!("{base}/namespace1/project1/-/jobs/8")
+    );
+    assert_eq!(job["user"]["username"], "root");
+    assert_eq!(
+        job["project"],
+        serde_json::json!({"ci_job_token_scope_enabled": false})
+    );
+    assert_eq!(
+        job["artifacts"],
+        serde_json::json!([]),
+        "a running job has no archive or log yet"
+    );
+    assert_eq!(job["runner"]["is_shared"], true);
+    assert_eq!(job["runner"]["job_execution_status"], "active");
+    assert!(job["runner"]["ip_address"].is_null());
+    assert_eq!(job["runner_manager"]["version"], "19.4.0");
+    assert_eq!(job["archived"], false);
+    assert_eq!(job["tag_list"], serde_json::json!(["docker", "linux"]));
+
+    let r = get(&base, "/api/v4/job/allowed_agents", AUTH);
+    let agents: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(agents["job"], serde_json::json!({"id": 8}));
+    assert_eq!(agents["pipeline"], serde_json::json!({"id": 6}));
+    assert_eq!(agents["project"]["id"], 1);
+    assert_eq!(
+        agents["project"]["groups"].as_array().map(Vec::len),
+        Some(1),
+        "namespace1"
+    );
+    assert_eq!(agents["user"]["id"], job["user"]["id"]);
+    assert_eq!(agents["user"]["username"], "root");
+    assert_eq!(
+        agents["user"]["roles_in_project"],
+        serde_json::json!(["guest", "planner", "reporter", "developer"]),
+        "a Developer's role and every one below it"
+    );
+    let agent = &agents["allowed_agents"][0];
+    assert_eq!(
+        agent["config_project"]["path_with_namespace"],
+        "namespace1/project1"
+    );
+    assert!(agent["configuration"].is_object());
+    assert!(
+        agents.get("environment").is_none(),
+        "omitted when the job has none"
+    );
+
+    // Another job's token sees its own job the same way.
+    let other = {
+        let mut w = s.world();
+        let p = w.add_pipeline(2, "main", "running");
+        let id = w.add_job_with(p, "deploy", "running", None);
+        w.add_token("glcbt-64_other", id, true);
+        id
+    };
+    let r = get(&base, "/api/v4/job", &[("JOB-TOKEN", "glcbt-64_other")]);
+    let job: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(
+        (job["id"].as_u64(), job["pipeline"]["project_id"].as_u64()),
+        (Some(other), Some(2))
+    );
+    let r = get(
+        &base,
+        "/api/v4/job/allowed_agents",
+        &[("JOB-TOKEN", "glcbt-64_other")],
+    );
+    let agents: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(
+        agents["project"]["groups"].as_array().map(Vec::len),
+        Some(2),
+        "group/sub, group"
+    );
+    assert_eq!(
+        agents["allowed_agents"][0]["id"], 1,
+        "authorized for project 2"
     );
 }
 
@@ -153,11 +339,35 @@ fn project_resolution_and_allowlist() {
     );
     assert_eq!(shadowed.body, b"not a zip");
 
+    // Issue 13, item 6: a Guest reads builds where the pipelines are public (the default),
+    // and not otherwise.
     s.world().project_mut(2).expect("project 2").user_role = Some(Role::Guest);
+    let guest = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
+    assert_eq!(guest.status, 200);
+    s.world().project_mut(2).expect("project 2").public_builds = false;
     let guest = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
     assert_eq!(
         (guest.status, guest.text()),
         (403, r#"{"message":"403 Forbidden"}"#)
+    );
+    // No member at all: the allowlist lets project 1 in, but its user cannot read the
+    // project, and GitLab says so with the allowlist's words.
+    s.world().project_mut(2).expect("project 2").user_role = None;
+    let stranger = get(&base, "/api/v4/projects/2/jobs/102/artifacts", AUTH);
+    assert_eq!(
+        stranger.text(),
+        r#"{"message":"403 Forbidden - Authentication by CI/CD job token not allowed from project1 to my.project."}"#
+    );
+    // An access token's user is no member of a project a test added: 404, not 403.
+    s.world().add_project(50, "team/private");
+    let pat = get(
+        &base,
+        "/api/v4/projects/50/jobs/1/artifacts",
+        &[("PRIVATE-TOKEN", PAT)],
+    );
+    assert_eq!(
+        (pat.status, pat.text()),
+        (404, r#"{"message":"404 Project Not Found"}"#)
     );
     s.world().project_mut(2).expect("project 2").user_role = Some(Role::Reporter);
     s.world()
@@ -170,28 +380,65 @@ fn project_resolution_and_allowlist() {
     );
 }
 
+/// Issue 13, item 1: the default is EE with Premium; CE answers the same on these routes; EE
+/// without Premium refuses job tokens on every artifact route, the job's own project first,
+/// but not the lists, and never an access token.
 #[test]
-fn ee_unlicensed_hides_even_the_own_project() {
-    let s = Server::start(Config {
-        ee_unlicensed: true,
-        ..Config::default()
-    })
-    .expect("server");
-    let r = get(
-        &s.server_url(),
-        "/api/v4/projects/2/jobs/102/artifacts",
-        AUTH,
-    );
-    assert_eq!(
-        (r.status, r.text()),
-        (404, r#"{"message":"404 Project Not Found"}"#)
-    );
-    let pat = get(
-        &s.server_url(),
-        "/api/v4/projects/2/jobs/102/artifacts",
-        &[("PRIVATE-TOKEN", PAT)],
-    );
-    assert_eq!(pat.status, 200);
+fn editions_decide_whether_job_tokens_reach_artifacts() {
+    let own = "/api/v4/projects/1/jobs/7/artifacts";
+    let other = "/api/v4/projects/2/jobs/102/artifacts";
+    let entry = "/api/v4/projects/1/jobs/artifacts/main/raw/setup/env.txt?job=setup";
+    for (config, licensed) in [
+        (Config::default(), true),
+        (
+            Config {
+                edition: Edition::Ce,
+                ..Config::default()
+            },
+            true,
+        ),
+        (
+            Config {
+                edition: Edition::EePremium,
+                ..Config::default()
+            },
+            true,
+        ),
+        (
+            Config {
+                edition: Edition::EeFree,
+                ..Config::default()
+            },
+            false,
+        ),
+    ] {
+        let edition = config.edition;
+        let s = Server::start(config).expect("server");
+        let base = s.server_url();
+        s.world()
+            .pipeline_mut(demo::OWN_PIPELINE)
+            .expect("6")
+            .status = "success".into();
+        for target in [own, other, entry] {
+            let r = get(&base, target, AUTH);
+            if licensed {
+                assert_eq!(r.status, 200, "{edition:?} {target}: {}", r.text());
+            } else {
+                assert_eq!(
+                    (r.status, r.text()),
+                    (404, r#"{"message":"404 Project Not Found"}"#),
+                    "{edition:?} {target}"
+                );
+            }
+            let pat = get(&base, target, &[("PRIVATE-TOKEN", PAT)]);
+            assert_eq!(pat.status, 200, "{edition:?} {target}: an access token");
+        }
+        // The allowlist's refusal comes first; the lists never check the licence.
+        let locked = get(&base, "/api/v4/projects/3/jobs/130/artifacts", AUTH);
+        assert_eq!(locked.status, 403, "{edition:?}");
+        assert_eq!(get(&base, "/api/v4/projects/1/jobs", AUTH).status, 200);
+        assert_eq!(get(&base, "/api/v4/job", AUTH).status, 200);
+    }
 }
 
 #[test]
@@ -227,7 +474,7 @@ fn artifact_lookups_by_ref_and_id() {
             Some("attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip")
         );
         assert_eq!(r.header("accept-ranges"), Some("bytes"));
-        assert!(r.header("etag").is_some_and(|e| e.len() == 66));
+        assert_eq!(r.header("etag"), Some(WEAK_ETAG), "{target}");
         assert!(r.header("last-modified").is_some());
     }
     let missing = get(
@@ -373,29 +620,46 @@ fn ranges_and_validators() {
         Some(&*format!("bytes */{len}"))
     );
 
-    let same = get(
-        &base,
-        t,
-        &[
-            ("JOB-TOKEN", TOKEN),
-            ("Range", "bytes=5-"),
-            ("If-Range", &etag),
-        ],
-    );
-    assert_eq!(same.status, 206);
-    let changed = get(
-        &base,
-        t,
-        &[
-            ("JOB-TOKEN", TOKEN),
-            ("Range", "bytes=5-"),
-            ("If-Range", "\"other\""),
-        ],
-    );
-    assert_eq!(changed.status, 200);
-    assert_eq!(changed.body, sample);
+    // Issue 13, item 4: GitLab's weak ETag is the same for every file, so it names none:
+    // `If-Range` never matches it (the whole file again), `If-None-Match` always does
+    // (weak comparison: 304 for any file). The Last-Modified date is what resumes.
+    assert_eq!(etag, WEAK_ETAG);
+    let last_modified = r
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
+    let range_if = |validator: &str| {
+        get(
+            &base,
+            t,
+            &[
+                ("JOB-TOKEN", TOKEN),
+                ("Range", "bytes=5-"),
+                ("If-Range", validator),
+            ],
+        )
+    };
+    assert_eq!(range_if(&last_modified).status, 206);
+    let weak = range_if(&etag);
+    assert_eq!((weak.status, &weak.body[..]), (200, &sample[..]));
+    assert_eq!(range_if("\"other\"").status, 200);
     let not_modified = get(&base, t, &[("JOB-TOKEN", TOKEN), ("If-None-Match", &etag)]);
     assert_eq!(not_modified.status, 304);
+    let other_file = get(
+        &base,
+        "/api/v4/projects/2/jobs/110/artifacts",
+        &[("JOB-TOKEN", TOKEN), ("If-None-Match", &etag)],
+    );
+    assert_eq!(
+        other_file.status, 304,
+        "the same weak ETag matches any file"
+    );
+    let entry = get(
+        &base,
+        "/api/v4/projects/2/jobs/102/artifacts/dist/app",
+        AUTH,
+    );
+    assert_eq!(entry.header("etag"), Some(WEAK_ETAG));
 
     let head = request(&base, "HEAD", t, AUTH);
     assert_eq!(head.status, 200);
@@ -465,19 +729,36 @@ fn object_storage_redirect_and_storage_origin() {
     assert!(location.starts_with(&prefix), "{location}");
     let target = &location[s.storage_url().len()..];
 
-    let doubled = get(&s.storage_url(), target, AUTH);
-    assert_eq!(doubled.status, 400);
-    assert!(doubled.text().contains(
-        "<Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message>"
-    ));
+    // Issue 13, item 7: like S3, a JOB-TOKEN beside the presigned query is an unknown
+    // header (ignored, but logged), an Authorization header a second auth mechanism.
+    let with_job_token = get(&s.storage_url(), target, AUTH);
+    assert_eq!(with_job_token.status, 200);
     let bearer = get(&s.storage_url(), target, &[("Authorization", "Bearer x")]);
     assert_eq!(bearer.status, 400);
+    assert!(bearer.text().contains(
+        "<Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message>"
+    ));
+    assert!(
+        s.requests()
+            .iter()
+            .any(|r| r.origin == Origin::Storage && r.header("job-token") == Some(TOKEN)),
+        "the log keeps what the storage ignored"
+    );
 
     let ok = get(&s.storage_url(), target, &[]);
     assert_eq!(ok.status, 200);
     assert!(ok.body == zips::sample());
+    // Storage's ETag is strong (the object's), so it can carry If-Range.
+    let strong = ok.header("etag").expect("etag").to_string();
+    assert!(strong.starts_with('"') && strong.len() == 66, "{strong}");
     let part = get(&s.storage_url(), target, &[("Range", "bytes=0-3")]);
     assert_eq!((part.status, &part.body[..]), (206, &b"PK\x03\x04"[..]));
+    let resumed = get(
+        &s.storage_url(),
+        target,
+        &[("Range", "bytes=0-3"), ("If-Range", &strong)],
+    );
+    assert_eq!(resumed.status, 206);
 
     let forged = get(
         &s.storage_url(),
@@ -501,7 +782,7 @@ fn object_storage_redirect_and_storage_origin() {
     assert_eq!(get(&s.storage_url(), fresh, &[]).status, 200);
 
     let origins: Vec<Origin> = s.requests().iter().map(|r| r.origin).collect();
-    assert_eq!(origins.iter().filter(|o| **o == Origin::Storage).count(), 7);
+    assert_eq!(origins.iter().filter(|o| **o == Origin::Storage).count(), 8);
     // Single-file routes are never redirected.
     let one = get(
         &s.server_url(),

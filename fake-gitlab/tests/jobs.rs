@@ -404,6 +404,8 @@ fn allowlist_role_and_moved_project_on_the_jobs_list() {
         Some(&*format!("{base}/api/v4/projects/2/jobs?scope=success"))
     );
     s.world().project_mut(2).expect("p2").user_role = Some(fake_gitlab::Role::Guest);
+    assert_eq!(get(&base, "/api/v4/projects/2/jobs", AUTH).status, 200);
+    s.world().project_mut(2).expect("p2").public_builds = false;
     let guest = get(&base, "/api/v4/projects/2/jobs", AUTH);
     assert_eq!(
         (guest.status, guest.text()),

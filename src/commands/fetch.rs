@@ -52,7 +52,7 @@ pub fn run(config: &Config, args: FetchArgs) -> Result<()> {
     }
     let limits = limits(&args)?;
     let selection = Selection::from_args(&args, config)?;
-    let mut api = Api::new(config)?;
+    let mut api = Api::for_fetch(config)?;
     api.transport.set_quiet(args.quiet);
     signals::install();
 
@@ -154,10 +154,10 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
             }
             let written = job
                 .all(&found, args.per_job)
-                .map_err(|(i, e)| explained(&found, i, e))?;
+                .map_err(|(i, e)| explained(api, &found, i, e))?;
             (found, written)
         }
-        Err((i, e)) => return Err(explained(&jobs, i, e)),
+        Err((i, e)) => return Err(explained(api, &jobs, i, e)),
         Ok(written) => (jobs, written),
     };
     commit::commit(&mut staging)?;
@@ -197,8 +197,8 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
 }
 
 /// A job's failure explained; among several jobs, naming the job.
-fn explained(jobs: &[Chosen], i: usize, err: anyhow::Error) -> anyhow::Error {
-    let err = jobs[i].explain(err);
+fn explained(api: &Api, jobs: &[Chosen], i: usize, err: anyhow::Error) -> anyhow::Error {
+    let err = jobs[i].explain(api, err);
     if jobs.len() > 1 {
         err.context(format!("fetching {}", jobs[i].describe()))
     } else {
@@ -534,7 +534,7 @@ fn fetch_file(api: &Api, chosen: &Chosen, entry: &str, output: Option<&str>) -> 
                 if e.downcast_ref::<HttpError>()
                     .is_some_and(|h| h.status == 404 && h.says("404 page not found")) =>
             {
-                Err(chosen.explain_file(e, entry))
+                Err(chosen.explain_file(api, e, entry))
             }
             Err(e) => Err(e),
         }

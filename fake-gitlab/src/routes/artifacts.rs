@@ -6,9 +6,10 @@
 use std::io::Read as _;
 
 use super::{
-    Ctx, Identity, bad_request, bool_param, can_read_build, forbidden, invalid_param, message,
-    not_found, parse_id, record_not_found,
+    Ctx, Identity, bad_request, bool_param, forbidden, invalid_param, message, not_found, parse_id,
+    record_not_found,
 };
+use crate::Edition;
 use crate::content::{self, Content};
 use crate::http::{Body, Response, percent_decode};
 use crate::world::{Archive, Job, Project};
@@ -42,11 +43,15 @@ impl<'a> Ctx<'a> {
             }
             return Err(self.redirect_to_id(raw_id, project.id));
         }
-        if !can_read_build(&identity, project) {
+        if !self.can_read_build(&identity, project) {
             return Err(forbidden(None));
         }
-        if self.shared.config.ee_unlicensed && matches!(identity, Identity::Job { .. }) {
-            // EE without cross_project_pipelines: even the job's own project.
+        if self.shared.config.edition == Edition::EeFree && matches!(identity, Identity::Job { .. })
+        {
+            // `check_cross_project_pipelines_feature!`: `job_token_authentication? &&
+            // !user_project.licensed_feature_available?(:cross_project_pipelines)`, whatever
+            // the project, the job's own included (ee/spec/requests/api/ci/jobs_spec.rb:
+            // "when cross-project pipeline are disabled … disallows access").
             return Err(not_found(Some("Project")));
         }
         Ok(project)
@@ -263,6 +268,7 @@ impl<'a> Ctx<'a> {
         let Ok(content) = Content::of(archive, self.shared.started) else {
             return not_found(None); // the archive file is missing
         };
+        let content = content.with_gitlabs_validators();
         content::serve(
             self.req,
             &content,
@@ -333,7 +339,8 @@ fn serve_entry(archive: &Archive, path: &str, sniff: Sniff) -> Response {
         .header(
             "Content-Disposition",
             format!("attachment; filename=\"{quoted}\""),
-        );
+        )
+        .header("ETag", content::GITLAB_WEAK_ETAG);
     resp.body = Body::ZipEntry {
         archive: archive.clone(),
         index: info.index,

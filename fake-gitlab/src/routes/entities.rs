@@ -4,10 +4,10 @@
 //!
 //! What the world does not model is filled in deterministically, never from the clock: times
 //! count from 2025-06-01T00:00:00Z by id (a job's `created_at` is that plus `id` minutes), the
-//! user is the one who triggered every demo job (`root`, as in `fixtures/job.json`), the
-//! commit is made up from the pipeline's sha, and `runner`, `runner_manager` and `coverage`
-//! are null. So a body is the same on every run, and only what a test changes in the world
-//! changes it.
+//! user is the one who triggered every demo job (`root`), the commit is made up from the
+//! pipeline's sha, every job that has started ran on one instance runner (`runner`,
+//! `runner_manager`; null before it starts), and `coverage` is null. So a body is the same on
+//! every run, and only what a test changes in the world changes it.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -31,6 +31,10 @@ const NOT_STARTED: [&str; 8] = [
     "scheduled",
     "skipped",
 ];
+/// Statuses of jobs that have started and not finished: their runner is busy with them
+/// (`job_execution_status: active`).
+const UNFINISHED_STARTED: [&str; 2] = ["running", "canceling"];
+
 /// Statuses of jobs that have finished (a `finished_at`, a whole `duration`).
 const FINISHED: [&str; 3] = ["success", "failed", "canceled"];
 
@@ -77,8 +81,29 @@ impl Ctx<'_> {
         format!("{}/{path}", self.shared.api_base)
     }
 
+    /// `Entities::ProjectIdentity`: how `allowed_agents` names an agent's configuration
+    /// project.
+    pub(super) fn project_identity(&self, project_id: u64) -> Value {
+        let Some(p) = self.world.project(project_id) else {
+            return json!({ "id": project_id });
+        };
+        let namespace = p
+            .path_with_namespace
+            .rsplit_once('/')
+            .map_or("", |(ns, _)| ns);
+        json!({
+            "id": p.id,
+            "description": null,
+            "name": p.path(),
+            "name_with_namespace": format!("{} / {}", namespace.replace('/', " / "), p.path()),
+            "path": p.path(),
+            "path_with_namespace": p.path_with_namespace,
+            "created_at": time(EPOCH - 90 * 86_400 + p.id * 3_600),
+        })
+    }
+
     /// `Entities::User` of the user who triggered the jobs.
-    fn user(&self) -> Value {
+    pub(super) fn user(&self) -> Value {
         json!({
             "id": 1,
             "username": "root",
@@ -277,12 +302,21 @@ impl Ctx<'_> {
                 );
             }
             map.insert("artifacts".into(), Value::Array(artifacts));
-            map.insert("runner".into(), Value::Null);
-            map.insert("runner_manager".into(), Value::Null);
+            let started = !NOT_STARTED.contains(&job.status.as_str());
+            let active = UNFINISHED_STARTED.contains(&job.status.as_str());
+            let (runner, manager) = if started {
+                (runner(active), runner_manager(active))
+            } else {
+                (Value::Null, Value::Null)
+            };
+            map.insert("runner".into(), runner);
+            map.insert("runner_manager".into(), manager);
             let expire_at = job.expired.then(|| time(EPOCH - 86_400));
             map.insert("artifacts_expire_at".into(), json!(expire_at));
             map.insert("archived".into(), json!(false));
-            map.insert("tag_list".into(), json!([]));
+            let mut tags = job.tags.clone();
+            tags.sort();
+            map.insert("tag_list".into(), json!(tags));
         }
         body
     }
@@ -300,6 +334,43 @@ impl Ctx<'_> {
         }
         body
     }
+}
+
+/// `Entities::Ci::Runner` of the one instance runner every fake job runs on (no
+/// `created_by`: only shown to those who may read its creator). `job_execution_status` is
+/// `active` while the job is running.
+fn runner(active: bool) -> Value {
+    json!({
+        "id": 12,
+        "description": "fake-gitlab shared runner",
+        "ip_address": null,
+        "active": true,
+        "paused": false,
+        "is_shared": true,
+        "runner_type": "instance_type",
+        "name": "gitlab-runner",
+        "online": true,
+        "created_at": time(EPOCH - 30 * 86_400),
+        "status": "online",
+        "job_execution_status": if active { "active" } else { "idle" },
+    })
+}
+
+/// `Entities::Ci::RunnerManager` of that runner's one manager (gitlab-runner 19.4).
+fn runner_manager(active: bool) -> Value {
+    json!({
+        "id": 3,
+        "system_id": "s_0f4ce1ab5e11",
+        "version": "19.4.0",
+        "revision": "d79f3e7a",
+        "platform": "linux",
+        "architecture": "amd64",
+        "created_at": time(EPOCH - 30 * 86_400),
+        "contacted_at": time(EPOCH),
+        "ip_address": "127.0.0.1",
+        "status": "online",
+        "job_execution_status": if active { "active" } else { "idle" },
+    })
 }
 
 /// An archive's size in bytes (0 for an on-disk archive that is gone: GitLab's record of it

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::TOKEN;
 use crate::http::{Response, percent_decode};
-use crate::world::Job;
+use crate::world::{Job, Role};
 
 impl Ctx<'_> {
     // ---- /job (§2) --------------------------------------------------------------------------
@@ -21,43 +21,87 @@ impl Ctx<'_> {
     fn job_identity(&self) -> Result<(String, u64), Response> {
         match authenticate(self.world, self.req)? {
             Identity::Anonymous => Err(unauthorized()),
-            Identity::User => Err(not_found(Some("Job"))),
+            // `validate_current_authenticated_job`: a user, but no job.
+            Identity::User { .. } => Err(not_found(Some("Job"))),
             Identity::Job { token, job_id, .. } => Ok((token, job_id)),
         }
     }
 
+    /// `present current_authenticated_job, with: Entities::Ci::Job`: the token's job as the
+    /// lists show jobs (runner and all), unless a test put another body in
+    /// [`crate::World::job_body`].
     pub(super) fn job(&self) -> Response {
         let (token, job_id) = match self.job_identity() {
             Ok(t) => t,
             Err(r) => return r,
         };
-        if token == TOKEN {
-            return Response::json(200, self.world.job_body.clone());
+        if token == TOKEN
+            && let Some(body) = &self.world.job_body
+        {
+            return Response::json(200, body.clone());
+        }
+        match self.world.job(job_id) {
+            Some(job) => Response::json(200, self.job_entity(job).to_string()),
+            None => unauthorized(),
+        }
+    }
+
+    /// `GET /job/allowed_agents` as lib/api/ci/jobs.rb builds it: the agents whose `ci_access`
+    /// reaches the job's project, the job, pipeline and project ids, the project's groups,
+    /// the user's roles in the project (their role and every one below it), and no
+    /// `environment` (the fake's jobs deploy nowhere). [`crate::World::agents_body`]
+    /// replaces it for [`TOKEN`].
+    pub(super) fn allowed_agents(&self) -> Response {
+        let (token, job_id) = match self.job_identity() {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        if token == TOKEN
+            && let Some(body) = &self.world.agents_body
+        {
+            return Response::json(200, body.clone());
         }
         let Some(job) = self.world.job(job_id) else {
             return unauthorized();
         };
-        let pipeline = self.world.pipeline(job.pipeline_id);
+        let Some(pipeline) = self.world.pipeline(job.pipeline_id) else {
+            return unauthorized();
+        };
+        let project = self.world.project(pipeline.project_id);
+        let agents: Vec<serde_json::Value> = self
+            .world
+            .agents
+            .iter()
+            .filter(|a| {
+                a.config_project == pipeline.project_id
+                    || a.authorized_projects.contains(&pipeline.project_id)
+            })
+            .map(|a| {
+                serde_json::json!({
+                    "id": a.id,
+                    "config_project": self.project_identity(a.config_project),
+                    "configuration": a.configuration,
+                })
+            })
+            .collect();
+        let groups: Vec<serde_json::Value> = self
+            .world
+            .group_ids(pipeline.project_id)
+            .into_iter()
+            .map(|id| serde_json::json!({ "id": id }))
+            .collect();
+        let roles = project
+            .and_then(|p| p.user_role)
+            .map_or_else(Vec::new, Role::and_below);
+        let user = self.user();
         let body = serde_json::json!({
-            "id": job.id,
-            "name": job.name,
-            "status": job.status,
-            "ref": pipeline.map(|p| p.git_ref.as_str()),
-            "tag": false,
-            "pipeline": pipeline.map(|p| serde_json::json!({
-                "id": p.id, "project_id": p.project_id, "ref": p.git_ref, "status": p.status,
-            })),
-            "artifacts": [],
-            "project": { "ci_job_token_scope_enabled": true },
+            "allowed_agents": agents,
+            "job": { "id": job.id },
+            "pipeline": { "id": pipeline.id },
+            "project": { "id": pipeline.project_id, "groups": groups },
+            "user": { "id": user["id"], "username": user["username"], "roles_in_project": roles },
         });
         Response::json(200, body.to_string())
-    }
-
-    pub(super) fn allowed_agents(&self) -> Response {
-        match self.job_identity() {
-            Ok(_) => Response::json(200, self.world.agents_body.clone()),
-            Err(r) => r,
-        }
     }
 }
 

@@ -25,10 +25,10 @@ mod packages;
 mod pagination;
 mod pipelines;
 
+use crate::Endpoint;
 use crate::http::{Request, Response, percent_decode};
 use crate::serve::{Shared, lock};
 use crate::world::{Project, Role, World};
-use crate::{Endpoint, PAT};
 
 /// An API endpoint, with its raw (still percent-encoded) path parameters.
 #[derive(Debug, PartialEq, Eq)]
@@ -209,8 +209,30 @@ enum Identity {
         job_id: u64,
         project_id: u64,
     },
-    /// A personal access token: a user with full rights (kept simple).
-    User,
+    /// An access token ([`crate::AccessToken`]): its user, a member of some projects.
+    User {
+        token: String,
+    },
+}
+
+/// The JSON body a GET of `path` (`/api/v4/job`, `/api/v4/job/allowed_agents`) answers
+/// [`crate::TOKEN`] with right now, without logging a request: for tests that start from the
+/// default body and change it.
+pub(crate) fn body_for_token(shared: &Shared, path: &str) -> String {
+    let req = Request {
+        method: "GET".to_string(),
+        target: path.to_string(),
+        path: path.to_string(),
+        query: Vec::new(),
+        headers: vec![("job-token".to_string(), crate::TOKEN.to_string())],
+        body: Vec::new(),
+        keep_alive: false,
+        at: std::time::Instant::now(),
+    };
+    match dispatch(shared, &req).body {
+        crate::http::Body::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    }
 }
 
 /// Answers one API request; every response gets GitLab's API security headers.
@@ -348,28 +370,23 @@ fn bearer(req: &Request) -> Option<&str> {
     })
 }
 
-/// The credential, looked up in GitLab's order; empty values count as absent.
-fn credential(req: &Request) -> Option<&str> {
+/// The access-token slots (`find_user_from_access_token`): `Authorization: Bearer`,
+/// `PRIVATE-TOKEN`, `private_token=`.
+fn access_token_slot(req: &Request) -> Option<&str> {
     non_empty(bearer(req))
-        .or_else(|| non_empty(req.query_param("job_token")))
-        .or_else(|| non_empty(req.query_param("token")))
-        .or_else(|| non_empty(req.header("job-token")))
         .or_else(|| non_empty(req.header("private-token")))
         .or_else(|| non_empty(req.query_param("private_token")))
 }
 
-/// Who the request is from; an unknown or dead token is a 401, never anonymous.
-///
-/// Unlike real GitLab, a PAT is accepted wherever a token can be (real GitLab answers 401 to a
-/// PAT in `JOB-TOKEN`), so that "the credential is not a job token" (404 Job Not Found) can be
-/// tested through the header gljob sends.
-fn authenticate(world: &World, req: &Request) -> Result<Identity, Response> {
-    let Some(token) = credential(req) else {
-        return Ok(Identity::Anonymous);
-    };
-    if token == PAT {
-        return Ok(Identity::User);
-    }
+/// The job-token slots (`find_user_from_job_token`): `job_token=`, `token=`, `JOB-TOKEN`.
+fn job_token_slot(req: &Request) -> Option<&str> {
+    non_empty(req.query_param("job_token"))
+        .or_else(|| non_empty(req.query_param("token")))
+        .or_else(|| non_empty(req.header("job-token")))
+}
+
+/// The running job a job token belongs to; a dead or unknown token is a 401.
+fn job_identity(world: &World, token: &str) -> Result<Identity, Response> {
     let grant = world
         .tokens
         .iter()
@@ -388,42 +405,45 @@ fn authenticate(world: &World, req: &Request) -> Result<Identity, Response> {
     })
 }
 
-/// Who the request is from on a route that does not accept job tokens (`job_token_allowed`
-/// unset: on older versions, the list routes). The job-token slots (`JOB-TOKEN`, `job_token`,
-/// `token`) are not looked at, so such a request is anonymous, even with a dead token; an
-/// `Authorization: Bearer` or `PRIVATE-TOKEN` is tried as an access token, and anything but
-/// a valid one is a 401. (As everywhere in the fake, the [`PAT`] works in any slot.)
-fn authenticate_without_job_tokens(req: &Request) -> Result<Identity, Response> {
-    let access_token = non_empty(bearer(req))
-        .or_else(|| non_empty(req.header("private-token")))
-        .or_else(|| non_empty(req.query_param("private_token")));
-    if let Some(token) = access_token {
-        return if token == PAT {
-            Ok(Identity::User)
-        } else {
-            Err(unauthorized())
-        };
-    }
-    let job_slots = [
-        req.query_param("job_token"),
-        req.query_param("token"),
-        req.header("job-token"),
-    ];
-    if job_slots.iter().any(|t| non_empty(*t) == Some(PAT)) {
-        Ok(Identity::User)
-    } else {
-        Ok(Identity::Anonymous)
+/// An access token's user; any other value is a 401.
+fn user_identity(world: &World, token: &str) -> Result<Identity, Response> {
+    match world.access_token(token) {
+        Some(t) => Ok(Identity::User {
+            token: t.token.clone(),
+        }),
+        None => Err(unauthorized()),
     }
 }
 
-/// `read_build` (and `read_pipeline`, which the fake does not tell apart): a user, a public
-/// project (public pipelines), or a Reporter and up.
-fn can_read_build(identity: &Identity, project: &Project) -> bool {
-    match identity {
-        Identity::User => true,
-        _ if project.public => true,
-        Identity::Anonymous => false,
-        Identity::Job { .. } => project.user_role.is_some_and(|r| r >= Role::Reporter),
+/// Who the request is from, in GitLab's order (`find_user_from_sources`): a job token as
+/// `Bearer`, an access token (`Bearer`, `PRIVATE-TOKEN`, `private_token=`), a job token
+/// (`job_token=`, `token=`, `JOB-TOKEN`). A value in a slot that is not a valid credential of
+/// that kind is a 401, never anonymous: a personal access token sent as `JOB-TOKEN` is no
+/// job's token (401), and so is a job token sent as `PRIVATE-TOKEN`.
+fn authenticate(world: &World, req: &Request) -> Result<Identity, Response> {
+    if let Some(token) = non_empty(bearer(req))
+        && world.tokens.iter().any(|g| g.token == token)
+    {
+        return job_identity(world, token);
+    }
+    if let Some(token) = access_token_slot(req) {
+        return user_identity(world, token);
+    }
+    match job_token_slot(req) {
+        Some(token) => job_identity(world, token),
+        None => Ok(Identity::Anonymous),
+    }
+}
+
+/// Who the request is from on a route that does not accept job tokens (`job_token_allowed`
+/// unset: on older versions, the list routes). The job-token slots are not looked at, so
+/// such a request is anonymous, even with a dead token; an access-token slot (a job token
+/// sent as `Bearer` included) is tried as an access token, and anything but a valid one is a
+/// 401.
+fn authenticate_without_job_tokens(world: &World, req: &Request) -> Result<Identity, Response> {
+    match access_token_slot(req) {
+        Some(token) => user_identity(world, token),
+        None => Ok(Identity::Anonymous),
     }
 }
 
@@ -471,61 +491,100 @@ impl<'a> Ctx<'a> {
     }
 
     /// `find_project!` for someone already identified: the project by id or (former) path,
-    /// then the job-token scope (403 naming both projects), then 404 for anonymous requests
-    /// to private projects. Returns the project and whether it was found by a former path.
+    /// then `read_project` — for a job token the allowlist's 403 naming both projects (also
+    /// when the allowlist lets it in but its user is no member), for anyone else 404.
+    /// Returns the project and whether it was found by a former path.
     fn find_project(
         &self,
         raw_id: &str,
         identity: &Identity,
     ) -> Result<(&'a Project, bool), Response> {
-        let Ok(id) = String::from_utf8(percent_decode(raw_id)) else {
+        let Some((project, moved)) = self.lookup_project(raw_id) else {
             return Err(not_found(Some("Project")));
         };
-        let mut moved = false;
-        let project = if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-            id.parse().ok().and_then(|n| self.world.project(n))
-        } else if id.contains('/') {
-            // Most recently added first: a test's project shadows a demo one with its path.
-            let by_path = self
-                .world
-                .projects
-                .iter()
-                .rev()
-                .find(|p| p.path_with_namespace.eq_ignore_ascii_case(&id));
-            by_path.or_else(|| {
-                moved = true;
-                self.world
-                    .projects
-                    .iter()
-                    .rev()
-                    .find(|p| p.old_paths.iter().any(|o| o.eq_ignore_ascii_case(&id)))
-            })
-        } else {
-            None
-        };
-        let Some(project) = project else {
-            return Err(not_found(Some("Project")));
-        };
-
-        if let Identity::Job { project_id, .. } = *identity {
-            let in_scope = project_id == project.id
-                || !project.allowlist_enabled
-                || project.allowlist.contains(&project_id);
-            if !in_scope && !project.public {
-                let source = self
-                    .world
-                    .project(project_id)
-                    .map_or("unknown", Project::path);
-                return Err(forbidden(Some(&format!(
-                    "Authentication by CI/CD job token not allowed from {source} to {}.",
-                    project.path()
-                ))));
-            }
-        }
-        if *identity == Identity::Anonymous && !project.public {
-            return Err(not_found(Some("Project")));
+        if !self.can_read_project(identity, project) {
+            return Err(match identity {
+                Identity::Job { project_id, .. } => {
+                    // `handle_job_token_failure!`: the same 403 whether the allowlist keeps
+                    // this job's project out or its user is no member of the target.
+                    let source = self
+                        .world
+                        .project(*project_id)
+                        .map_or("unknown", Project::path);
+                    forbidden(Some(&format!(
+                        "Authentication by CI/CD job token not allowed from {source} to {}.",
+                        project.path()
+                    )))
+                }
+                _ => not_found(Some("Project")),
+            });
         }
         Ok((project, moved))
+    }
+
+    /// `find_project`: by numeric id, or by full path (case-insensitive, then former paths,
+    /// which the second value reports); a string without `/` finds nothing.
+    fn lookup_project(&self, raw_id: &str) -> Option<(&'a Project, bool)> {
+        let id = String::from_utf8(percent_decode(raw_id)).ok()?;
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            return id
+                .parse()
+                .ok()
+                .and_then(|n| self.world.project(n))
+                .map(|p| (p, false));
+        }
+        if !id.contains('/') {
+            return None;
+        }
+        // Most recently added first: a test's project shadows a demo one with its path.
+        let projects = || self.world.projects.iter().rev();
+        if let Some(p) = projects().find(|p| p.path_with_namespace.eq_ignore_ascii_case(&id)) {
+            return Some((p, false));
+        }
+        projects()
+            .find(|p| p.old_paths.iter().any(|o| o.eq_ignore_ascii_case(&id)))
+            .map(|p| (p, true))
+    }
+
+    /// Whether a job token of `source` may reach `project` at all (the inbound allowlist,
+    /// `Ci::JobToken::Scope#accessible?`): its own project, a project whose allowlist lists
+    /// it, or one whose allowlist is off.
+    fn in_job_token_scope(&self, source: u64, project: &Project) -> bool {
+        source == project.id || !project.allowlist_enabled || project.allowlist.contains(&source)
+    }
+
+    /// The role `identity` acts with in `project`: a job token's user's, where the token's
+    /// scope reaches (outside it, only anonymous-level abilities); an access token's user's,
+    /// where a member; none for anonymous requests.
+    fn role(&self, identity: &Identity, project: &Project) -> Option<Role> {
+        match identity {
+            Identity::Anonymous => None,
+            Identity::Job { project_id, .. } => {
+                if self.in_job_token_scope(*project_id, project) {
+                    project.user_role
+                } else {
+                    None
+                }
+            }
+            Identity::User { token } => self
+                .world
+                .access_token(token)
+                .and_then(|t| t.role_in(project.id)),
+        }
+    }
+
+    /// `read_project`: a public project, or a member (any role, Guest included).
+    fn can_read_project(&self, identity: &Identity, project: &Project) -> bool {
+        project.public || self.role(identity, project).is_some()
+    }
+
+    /// `read_build` (and `read_pipeline`, which the fake does not tell apart): Reporter and
+    /// up, or anyone who can read the project when its pipelines are public (a Guest of a
+    /// private project; anyone at all on a public one).
+    fn can_read_build(&self, identity: &Identity, project: &Project) -> bool {
+        self.role(identity, project)
+            .is_some_and(|r| r >= Role::Reporter)
+            || (project.public_builds && self.can_read_project(identity, project))
     }
 
     /// Fine-grained job-token permissions (`authorize_job_token_policies!` in lib/api/helpers.rb,
@@ -577,7 +636,7 @@ impl<'a> Ctx<'a> {
         let identity = if accepts_job_tokens {
             authenticate(self.world, self.req)?
         } else {
-            authenticate_without_job_tokens(self.req)?
+            authenticate_without_job_tokens(self.world, self.req)?
         };
         if must_authenticate && identity == Identity::Anonymous {
             return Err(unauthorized());
@@ -604,7 +663,7 @@ impl<'a> Ctx<'a> {
 
     /// `authorize!(:read_build / :read_pipeline, …)`: 403 `{"message":"403 Forbidden"}`.
     fn authorize_read_build(&self, identity: &Identity, project: &Project) -> Result<(), Response> {
-        if can_read_build(identity, project) {
+        if self.can_read_build(identity, project) {
             Ok(())
         } else {
             Err(forbidden(None))

@@ -1,53 +1,47 @@
 //! The generic package registry (lib/api/generic_packages.rb): `GET`/`HEAD`/`PUT
 //! /projects/:id/packages/generic/:name/:version/:file`, where gljob's releases live and
-//! install.sh downloads them from.
+//! install.sh downloads them from. Its refusals are not the artifact routes': the registry
+//! finds projects itself, so a job token outside the allowlist is a plain `404 Not Found`,
+//! and an anonymous request a 401 that asks for Basic credentials.
 
 use super::{
-    Ctx, Identity, authenticate, forbidden, invalid_param, message, record_not_found, unauthorized,
+    Ctx, Identity, authenticate, forbidden, invalid_param, not_found, record_not_found,
+    unauthorized,
 };
 use crate::content::{self, Content};
 use crate::http::{Response, percent_decode};
 use crate::world::{Archive, PackageFile, Project, Role};
 
 impl<'a> Ctx<'a> {
-    /// `authorized_user_project` and the package permissions: reading (`read_package`) needs
-    /// a public project (anonymous too) or Reporter; writing (`create_package`) needs
-    /// Developer, and a job token that the project's allowlist lets in even when it is public.
+    /// `authorized_user_project` of lib/api/helpers/packages/basic_auth_helpers.rb and the
+    /// route's permission: not `find_project!`, so there is no 301 for a former path (the
+    /// project is simply found) and no allowlist 403. A project that is missing or that the
+    /// caller cannot read is `404 {"message":"404 Not Found"}` — a job token outside the
+    /// allowlist of a private project included — or, for an anonymous request, 401 with
+    /// `WWW-Authenticate: Basic realm="GitLab Packages Registry"`. Reading (`read_package`)
+    /// needs a public project or Reporter; writing (`create_package`) Developer; one who can
+    /// read the project but not that gets `403 Forbidden`.
     fn package_project(&self, raw_id: &str, write: bool) -> Result<&'a Project, Response> {
-        let (identity, project, moved) = self.scoped_project(raw_id)?;
-        if moved {
-            if !matches!(self.req.method.as_str(), "GET" | "HEAD") {
-                return Err(message(405, "405 Method Not Allowed"));
-            }
-            return Err(self.redirect_to_id(raw_id, project.id));
-        }
-        let allowed = match &identity {
-            Identity::User => true,
-            Identity::Anonymous => !write && project.public,
-            Identity::Job { project_id, .. } if write => {
-                let in_scope = *project_id == project.id
-                    || !project.allowlist_enabled
-                    || project.allowlist.contains(project_id);
-                if !in_scope {
-                    let source = self
-                        .world
-                        .project(*project_id)
-                        .map_or("unknown", Project::path);
-                    return Err(forbidden(Some(&format!(
-                        "Authentication by CI/CD job token not allowed from {source} to {}.",
-                        project.path()
-                    ))));
-                }
-                project.user_role.is_some_and(|r| r >= Role::Developer)
-            }
-            Identity::Job { .. } => {
-                project.public || project.user_role.is_some_and(|r| r >= Role::Reporter)
-            }
+        let identity = authenticate(self.world, self.req)?;
+        let refuse = |authenticated: Response| match identity {
+            Identity::Anonymous => Err(packages_unauthorized()),
+            _ => Err(authenticated),
+        };
+        let Some((project, _moved)) = self.lookup_project(raw_id) else {
+            return refuse(not_found(None));
+        };
+        let role = self.role(&identity, project);
+        let allowed = if write {
+            role.is_some_and(|r| r >= Role::Developer)
+        } else {
+            project.public || role.is_some_and(|r| r >= Role::Reporter)
         };
         if allowed {
             Ok(project)
-        } else {
+        } else if self.can_read_project(&identity, project) {
             Err(forbidden(None))
+        } else {
+            refuse(not_found(None))
         }
     }
 
@@ -78,6 +72,7 @@ impl<'a> Ctx<'a> {
             return record_not_found();
         };
         let sha256 = content.etag.trim_matches('"').to_string();
+        let content = content.with_gitlabs_validators();
         content::serve(
             self.req,
             &content,
@@ -102,7 +97,8 @@ impl<'a> Ctx<'a> {
         raw_file: &str,
     ) -> Result<PackageFile, Response> {
         if authenticate(self.world, self.req)? == Identity::Anonymous {
-            return Err(unauthorized());
+            // `authenticate_non_get!`, through the registry's own `unauthorized!`.
+            return Err(packages_unauthorized());
         }
         let (name, version, file_name) = package_params(raw_name, raw_version, raw_file)?;
         let project = self.package_project(raw_project, true)?;
@@ -114,6 +110,15 @@ impl<'a> Ctx<'a> {
             bytes: std::sync::Arc::new(self.req.body.clone()),
         })
     }
+}
+
+/// The package registry's 401: `{"message":"401 Unauthorized"}` with the Basic realm that
+/// package managers answer with credentials (BasicAuthHelpers#unauthorized!).
+fn packages_unauthorized() -> Response {
+    unauthorized().header(
+        "WWW-Authenticate",
+        "Basic realm=\"GitLab Packages Registry\"",
+    )
 }
 
 /// The decoded name, version and file name, checked as Grape checks them: names and file
