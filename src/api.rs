@@ -155,7 +155,7 @@ impl Api {
                 Ok(serde_json::Value::Array(list)) => items.extend(list),
                 _ => {
                     return Err(fail(Kind::Network, "GitLab's answer is not a JSON list")
-                        .detail(format!("tried: GET {}", crate::transport::redact(&url)))
+                        .detail(format!("tried: GET {}", crate::url::redact(&url)))
                         .hint("CI_API_V4_URL must be the API base (https://gitlab.example.com/api/v4)")
                         .into());
                 }
@@ -212,7 +212,7 @@ fn next_page(response: &Response<Body>) -> Option<u64> {
 /// Reads a JSON body whole (bounded by [`JSON_LIMIT`]) and checks that it is JSON: a proxy's
 /// HTML page with status 200 is a network error, not data.
 fn read_json_body(url: &str, response: Response<Body>) -> Result<Vec<u8>> {
-    let shown = crate::transport::redact(url);
+    let shown = crate::url::redact(url);
     let body = response
         .into_body()
         .into_with_config()

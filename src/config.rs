@@ -211,7 +211,7 @@ fn check_url(name: &str, value: &str) -> Result<String, Failure> {
             ""
         }
     );
-    let shown = crate::transport::redact(value);
+    let shown = crate::url::redact(value);
     let bad = |why: &str| {
         config_error(name, &format!("is not a usable URL ({why}): {shown:?}")).hint(&example)
     };

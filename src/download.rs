@@ -37,7 +37,8 @@ use ureq::http::Response;
 use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::progress::Progress;
 use crate::signals;
-use crate::transport::{Transport, backoff, redact};
+use crate::transport::{Transport, backoff};
+use crate::url::redact;
 use crate::zipfmt::{self, Source};
 
 /// Ranges closer than this are fetched as one: a request costs more than the gap.

@@ -25,4 +25,5 @@ pub mod staging;
 pub mod term;
 pub mod time;
 pub mod transport;
+pub mod url;
 pub mod zipfmt;

@@ -22,9 +22,10 @@ use std::time::Duration;
 
 use gljob::time::parse_http_date;
 use gljob::transport::{
-    MAX_BACKOFF, MAX_SERVER_WAIT, Origin, backoff, error_message, ratelimit_reset_secs, redact,
-    resolve, retry_after_secs, server_wait, without_userinfo,
+    MAX_BACKOFF, MAX_SERVER_WAIT, backoff, error_message, ratelimit_reset_secs, retry_after_secs,
+    server_wait,
 };
+use gljob::url::{Origin, redact, resolve, without_userinfo};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| check(data));

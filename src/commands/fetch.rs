@@ -600,7 +600,7 @@ fn copy(
         signals::check()?;
         let n = reader.read(&mut buf).map_err(|e| {
             fail(Kind::Network, format!("the download broke off after {copied} bytes: {e}"))
-                .detail(format!("tried: GET {}", crate::transport::redact(url)))
+                .detail(format!("tried: GET {}", crate::url::redact(url)))
                 .hint("retry the job; single files cannot be resumed (GitLab's single-file routes do not support Range)")
         })?;
         if n == 0 {
@@ -618,7 +618,7 @@ fn copy(
                 expected.unwrap_or(0)
             ),
         )
-        .detail(format!("tried: GET {}", crate::transport::redact(url)))
+        .detail(format!("tried: GET {}", crate::url::redact(url)))
         .hint("retry the job")
         .into());
     }
