@@ -106,6 +106,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod background;
 mod content;
 mod http;
 mod routes;
