@@ -84,3 +84,20 @@ fn server_url_is_the_fallback_for_the_api_url() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].path, "/api/v4/job");
 }
+
+/// A port the URL parser cannot hold used to fall back to 80: a configuration error now,
+/// naming the URL.
+#[test]
+fn an_api_url_with_a_port_out_of_range_is_a_configuration_error() {
+    let server = server();
+    let run = gljob(&server)
+        .env("CI_API_V4_URL", "http://127.0.0.1:140427/api/v4")
+        .arg("job")
+        .run();
+    run.code(3).stderr_has(&[
+        "CI_API_V4_URL",
+        "http://127.0.0.1:140427/api/v4",
+        "port 140427",
+    ]);
+    assert!(server.requests().is_empty());
+}
