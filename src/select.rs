@@ -364,6 +364,7 @@ impl Chosen {
                 .detail(http.tried())
                 .hint(format!("the user who triggered this job needs at least the Reporter role in {project} (Developer or Maintainer if the job sets artifacts:access)"))
                 .hint(format!("or the job-token allowlist of {project} must include this project: Settings → CI/CD → Job token permissions")),
+            (404, _) if http.no_route => http.into_failure(),
             (404, Some("404 Project Not Found")) => fail(Kind::NotFound, format!("GitLab does not show project {project} to this job (404 Project Not Found)"))
                 .detail(http.tried())
                 .hint("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project")

@@ -199,3 +199,28 @@ fn a_rate_limited_download_waits_and_succeeds() {
         .success();
     assert!(g.dir().join("x").is_file());
 }
+
+// ---- issue 14: the messages a new user meets first ----
+
+/// CI_API_V4_URL without `/api/v4` reaches no API route: every command says so, with the
+/// same hint, instead of "no artifacts archive" for a fetch.
+#[test]
+fn an_api_url_without_api_v4_gets_the_same_hint_from_every_command() {
+    let server = server();
+    for args in [
+        &["job"][..],
+        &["agents"],
+        &["fetch", "--ref", "main", "--job", "build"],
+        &["fetch", "--job-id", "5"],
+        &["fetch", "--job-id", "5", "--list"],
+        &["fetch", "--job-id", "5", "--file", "dist/app.tar.gz"],
+        &["fetch", "--pipeline", "6", "--job", "setup"],
+    ] {
+        let mut g = gljob(&server);
+        g.env("CI_API_V4_URL", &server.server_url());
+        let run = g
+            .args(args)
+            .fails_unchanged(6, &["no such route", "/api/v4"]);
+        assert!(!run.stderr.contains("no artifacts archive"), "{run}");
+    }
+}
