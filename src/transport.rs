@@ -453,6 +453,24 @@ fn is_transient(err: &ureq::Error) -> bool {
     }
 }
 
+/// Whether the TLS handshake failed because the server answered in plain HTTP: its first
+/// bytes (`HTTP/1.1 …`) are no TLS record, which rustls reports as a record of an invalid
+/// content type ("received corrupt message of type InvalidContentType"), a message that
+/// says nothing to the person who typed https:// for an http server.
+fn answered_plain_http(err: &ureq::Error) -> bool {
+    let tls = match err {
+        ureq::Error::Rustls(e) => Some(e),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(
+        tls,
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
 fn network_failure(err: &ureq::Error, url: &str, attempts: u32) -> Failure {
     let host = Origin::of(url)
         .map(|o| format!("{}:{}", o.host, o.port))
@@ -468,6 +486,14 @@ fn network_failure(err: &ureq::Error, url: &str, attempts: u32) -> Failure {
     );
     let tls = matches!(err, ureq::Error::Rustls(_) | ureq::Error::Tls(_))
         || matches!(err, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData);
+    if answered_plain_http(err) {
+        return fail(
+            Kind::Network,
+            format!("{host} answered in plain HTTP, not TLS, to an https:// URL"),
+        )
+        .detail(tried)
+        .hint("check the scheme in CI_API_V4_URL (or CI_SERVER_URL): http:// for a server without TLS, https:// only where the server speaks it; check the port too");
+    }
     if tls {
         return fail(Kind::Network, format!("TLS with {host} failed: {err}"))
             .detail(tried)
