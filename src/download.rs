@@ -146,7 +146,11 @@ impl<'a> Remote<'a> {
                 return Err(fs_failure("cannot write the temporary archive", path, e).into());
             }
             Err((_, Broken::Overrun)) => return Err(overrun(url, len).into()),
+            // A signal is never a reason to resume: unwind at once (no "resuming" warning).
+            Err((_, Broken::Signal(interrupted))) => return Err(interrupted.into()),
+            Err((_, Broken::Stopped)) => return Err(Cancelled.into()),
             Err((n, Broken::Network(why))) => {
+                progress.clear();
                 transport.warn(format_args!(
                     "download interrupted at byte {} ({why}); resuming",
                     start + n
@@ -296,6 +300,9 @@ impl<'a> Remote<'a> {
                 Ok(_) if pos >= end => return Ok(()),
                 Ok(_) => "the connection closed early".to_string(),
                 Err((_, Broken::Network(why))) => why,
+                // Never reported as a retry: the fetch unwinds and cleans up now.
+                Err((_, Broken::Signal(interrupted))) => return Err(interrupted.into()),
+                Err((_, Broken::Stopped)) => return Err(Cancelled.into()),
                 Err((_, Broken::Overrun)) => return Err(overrun(&self.url, end).into()),
                 Err((_, Broken::Local(e))) => {
                     return Err(
@@ -316,7 +323,7 @@ impl<'a> Remote<'a> {
                 "download interrupted at byte {pos} ({why}); resuming in {:.1} s",
                 wait.as_secs_f64()
             ));
-            std::thread::sleep(wait);
+            signals::sleep(wait)?;
         }
         Ok(())
     }
@@ -337,8 +344,11 @@ impl<'a> Remote<'a> {
         let mut done = 0u64;
         let limit = limit.min(self.len);
         loop {
-            if signals::check().is_err() || self.lock().stopped.is_some() {
-                return Err((done, Broken::Network("interrupted".into())));
+            if let Err(interrupted) = signals::check() {
+                return Err((done, Broken::Signal(interrupted)));
+            }
+            if self.lock().stopped.is_some() {
+                return Err((done, Broken::Stopped));
             }
             let n = match reader.read(&mut buf) {
                 Ok(0) => return Ok(done),
@@ -417,8 +427,12 @@ impl Source for Remote<'_> {
 
 /// Why a response body stopped before its end.
 enum Broken {
-    /// The connection broke (or a signal came): resume.
+    /// The connection broke: resume.
     Network(String),
+    /// SIGINT or SIGTERM: stop, never resume (and never say "resuming").
+    Signal(Failure),
+    /// The fill was cancelled ([`Remote::cancel`]): stop.
+    Stopped,
     /// The body ran past the range asked for, or onto bytes that had arrived: final.
     Overrun,
     /// The temporary archive could not be written (disk full): give up, exit 9.

@@ -284,6 +284,8 @@ impl Transport {
                     (backoff(attempt), failure.title, None)
                 }
             };
+            // A signal that came meanwhile ends the fetch here: never reported as a retry.
+            crate::signals::check()?;
             // Saturating, although capped waits cannot overflow: the sum must never panic.
             if waited.saturating_add(wait) > MAX_TOTAL_WAIT {
                 // Asked to wait longer than gljob ever waits: one more try, and whatever it
@@ -309,7 +311,7 @@ impl Transport {
                 attempt + 1,
                 self.retries + 1
             ));
-            std::thread::sleep(wait);
+            crate::signals::sleep(wait)?;
             waited = waited.saturating_add(wait);
             attempt += 1;
         }
