@@ -224,3 +224,81 @@ fn an_api_url_without_api_v4_gets_the_same_hint_from_every_command() {
         assert!(!run.stderr.contains("no artifacts archive"), "{run}");
     }
 }
+
+/// An older GitLab that has neither the recent-pipelines search nor job-token access to
+/// the jobs list: the by-ref route's 404 is all gljob has, and a wrong ref gets the same
+/// hint as where the list is available (select.rs `on_ref`).
+#[test]
+fn a_wrong_ref_without_the_jobs_list_says_the_ref_may_not_exist() {
+    let server = server_with(Config {
+        no_search_recent: true,
+        legacy_job_token_lists: Some(401),
+        ..Config::default()
+    });
+    gljob(&server)
+        .args(&["fetch", "--ref", "mian", "--job", "build"])
+        .fails_unchanged(
+            6,
+            &[
+                "\"mian\" may not exist, or has no successful pipeline yet: check --ref",
+                "case-sensitive",
+            ],
+        );
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--project",
+            "2",
+            "--ref",
+            "mian",
+            "--job",
+            "build",
+            "--latest-pipeline",
+        ])
+        .fails_unchanged(
+            6,
+            &[
+                "in project 2 has no job \"build\"",
+                "\"mian\" may not exist",
+            ],
+        );
+}
+
+/// A project's web address pasted from the browser is taken for its path, when it is on
+/// this job's GitLab.
+#[test]
+fn a_pasted_project_url_of_this_gitlab_is_its_path() {
+    let server = server();
+    for url in [
+        format!("{}/group/sub/my.project", server.server_url()),
+        format!("{}/group/sub/my.project.git", server.server_url()),
+        format!("{}/group/sub/my.project/-/jobs/102", server.server_url()),
+    ] {
+        let mut g = gljob(&server);
+        g.args(&[
+            "fetch",
+            "--project",
+            &url,
+            "--job-id",
+            "102",
+            "--dest",
+            "out",
+        ])
+        .run()
+        .success();
+        assert!(g.dir().join("out/dist/app").is_file(), "{url}");
+    }
+    assert!(crate::util::archive_requests(&server).iter().all(|r| {
+        r.path
+            .starts_with("/api/v4/projects/group%2Fsub%2Fmy.project/")
+    }),);
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--project",
+            "https://gitlab.example.com/group/app",
+            "--job-id",
+            "102",
+        ])
+        .fails_unchanged(2, &["gitlab.example.com", "CI_API_V4_URL", "127.0.0.1"]);
+}
