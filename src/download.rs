@@ -100,7 +100,8 @@ impl Arrived {
 
 impl<'a> Remote<'a> {
     /// Fetches the archive's tail and central directory into `file` (new and empty; `path`
-    /// names it in messages).
+    /// names it in messages). A server that ignores `Range` sends the whole archive, which
+    /// is taken as such.
     pub fn open(
         transport: &'a Transport,
         url: &str,
@@ -108,6 +109,31 @@ impl<'a> Remote<'a> {
         path: &Path,
         progress: &mut Progress,
     ) -> Result<Remote<'a>> {
+        Remote::open_with(transport, url, file, path, progress, true)?
+            .ok_or_else(|| anyhow::anyhow!("the whole archive was refused"))
+    }
+
+    /// [`Remote::open`], but `None` when the server ignores `Range` (answers `200`, the
+    /// whole archive), before reading its body: for `--file`, which then asks GitLab's
+    /// single-file route for the one entry instead of downloading every other one too.
+    pub fn open_ranged(
+        transport: &'a Transport,
+        url: &str,
+        file: File,
+        path: &Path,
+        progress: &mut Progress,
+    ) -> Result<Option<Remote<'a>>> {
+        Remote::open_with(transport, url, file, path, progress, false)
+    }
+
+    fn open_with(
+        transport: &'a Transport,
+        url: &str,
+        file: File,
+        path: &Path,
+        progress: &mut Progress,
+        whole: bool,
+    ) -> Result<Option<Remote<'a>>> {
         let tail = format!("bytes=-{}", zipfmt::TAIL);
         let response = transport.get(url, &[("Range", &tail)])?;
         check_content_type(url, &response)?;
@@ -117,6 +143,7 @@ impl<'a> Remote<'a> {
                 Some((start, end, total)) if end + 1 == total => (start, total),
                 _ => return Err(unexpected(url, 206, "a usable Content-Range").into()),
             },
+            200 if !whole => return Ok(None),
             200 => (
                 0,
                 response
@@ -166,7 +193,7 @@ impl<'a> Remote<'a> {
                 .hint("nothing was written; the artifact may be truncated or not a zip (GitLab's report formats gzip/raw are not archives)")
         })?;
         remote.fetch_missing(dir.start, dir.start + dir.size, progress)?;
-        Ok(remote)
+        Ok(Some(remote))
     }
 
     /// The bytes received from the server so far (what the network carried).
