@@ -12,7 +12,7 @@ use crate::error::{Failure, Kind, fail};
 #[derive(FromArgs, Debug)]
 #[argh(
     example = "gljob job --field pipeline.id\ngljob agents\ngljob fetch --ref main --job build --dest vendor/",
-    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds)."
+    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds);\nCI=true (GitLab's): a fetch's progress is a collapsed section of the job log."
 )]
 pub struct Cli {
     /// print the version, git revision and target, and exit
@@ -114,7 +114,8 @@ pub struct FetchArgs {
     #[argh(switch)]
     pub per_job: bool,
 
-    /// project id or full path (group/sub/project); default CI_PROJECT_ID
+    /// project id, full path (group/sub/project) or its web URL on this GitLab; default
+    /// CI_PROJECT_ID
     #[argh(option, arg_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -127,19 +128,22 @@ pub struct FetchArgs {
     #[argh(option, arg_name = "GLOB")]
     pub path: Vec<String>,
 
-    /// print the archive's entries (mode, size, path) and write nothing
+    /// print the archive's entries (mode, size, path), those --path selects if given, and
+    /// write nothing
     #[argh(switch)]
     pub list: bool,
 
-    /// fetch one file of the archive (no unzip) to --output, or to stdout
+    /// fetch one file of the archive (no unzip), with its mode, to --output or stdout
     #[argh(option, arg_name = "PATH")]
     pub file: Option<String>,
 
-    /// with --file: where to write it; - for stdout (the default)
+    /// with --file: the file to write (missing directories are made), DIR/ for the entry's
+    /// own name in DIR, or - for stdout (the default)
     #[argh(option, short = 'o', arg_name = "FILE")]
     pub output: Option<String>,
 
-    /// print a JSON summary (or, with --list, the entries) on stdout
+    /// print a JSON summary (or, with --list, the entries) on stdout; with --file, needs
+    /// -o FILE
     #[argh(switch)]
     pub json: bool,
 
