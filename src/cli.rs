@@ -12,7 +12,7 @@ use crate::error::{Failure, Kind, fail};
 #[derive(FromArgs, Debug)]
 #[argh(
     example = "gljob job --field pipeline.id\ngljob agents\ngljob fetch --ref main --job build --dest vendor/",
-    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nGLJOB_TOKEN (fetch only: an access token instead of the job token),\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds)."
+    note = "Environment: CI_JOB_TOKEN, CI_API_V4_URL (or CI_SERVER_URL), CI_PROJECT_ID,\nGLJOB_TOKEN (fetch only: an access token instead of the job token),\nCI_SERVER_TLS_CA_FILE, SSL_CERT_FILE, HTTPS_PROXY/http_proxy/ALL_PROXY/NO_PROXY,\nNO_COLOR, GLJOB_LOG=debug, GLJOB_RETRIES (default 4), GLJOB_TIMEOUT (seconds);\nCI=true (GitLab's): a fetch's progress is a collapsed section of the job log."
 )]
 pub struct Cli {
     /// print the version, git revision and target, and exit
@@ -114,7 +114,8 @@ pub struct FetchArgs {
     #[argh(switch)]
     pub per_job: bool,
 
-    /// project id or full path (group/sub/project); default CI_PROJECT_ID
+    /// project id, full path (group/sub/project) or its web URL on this GitLab; default
+    /// CI_PROJECT_ID
     #[argh(option, arg_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -127,19 +128,22 @@ pub struct FetchArgs {
     #[argh(option, arg_name = "GLOB")]
     pub path: Vec<String>,
 
-    /// print the archive's entries (mode, size, path) and write nothing
+    /// print the archive's entries (mode, size, path), those --path selects if given, and
+    /// write nothing
     #[argh(switch)]
     pub list: bool,
 
-    /// fetch one file of the archive (no unzip) to --output, or to stdout
+    /// fetch one file of the archive (no unzip), with its mode, to --output or stdout
     #[argh(option, arg_name = "PATH")]
     pub file: Option<String>,
 
-    /// with --file: where to write it; - for stdout (the default)
+    /// with --file: the file to write (missing directories are made), DIR/ for the entry's
+    /// own name in DIR, or - for stdout (the default)
     #[argh(option, short = 'o', arg_name = "FILE")]
     pub output: Option<String>,
 
-    /// print a JSON summary (or, with --list, the entries) on stdout
+    /// print a JSON summary (or, with --list, the entries) on stdout; with --file, needs
+    /// -o FILE
     #[argh(switch)]
     pub json: bool,
 
@@ -177,11 +181,15 @@ pub enum Parsed {
     Help(String),
 }
 
-/// Parses `args` (without the program name). Usage errors are exit 2 with argh's message.
+/// Parses `args` (without the program name). Usage errors are exit 2 with argh's message,
+/// or with [`check`]'s for flags that do not go together.
 pub fn parse(args: &[String]) -> Result<Parsed, Failure> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match Cli::from_args(&["gljob"], &args) {
-        Ok(cli) => Ok(Parsed::Run(cli)),
+        Ok(cli) => {
+            check(&cli)?;
+            Ok(Parsed::Run(cli))
+        }
         Err(exit) if exit.status.is_ok() => Ok(Parsed::Help(exit.output)),
         Err(exit) => {
             // argh's message may span lines (a list of missing options). A failure is one
@@ -198,6 +206,108 @@ pub fn parse(args: &[String]) -> Result<Parsed, Failure> {
             Err(failure)
         }
     }
+}
+
+// Which flags go together. Every pair of flags of every command was decided once: `+` the
+// two combine and each does what it says; `x` the pair is a usage error (exit 2) whose
+// message says why. No flag is silently ignored. `tests/cli.rs` reads this table and runs
+// every pair against the fake GitLab: each `x` must be exit 2, no `+` may be.
+//
+// BEGIN FLAG PAIRS
+// gljob:  --version with a command          x  (--version prints the version and runs nothing)
+// job:    --json with --field               x  (the whole body, or single values: one of them)
+// agents: --json with --field               x  (likewise)
+// fetch:
+//                            ref lat pip chi job jid wai per prj dst pth lst fil -o  jsn -q  max
+// --ref
+// --latest-pipeline           +
+// --pipeline                  x   x
+// --child                     x   x   +
+// --job                       +   +   +   +
+// --job-id                    x   x   x   x   x
+// --wait                      x   x   +   +   +   x
+// --per-job                   +   +   +   +   +   +   +
+// --project                   +   +   +   +   +   +   +   +
+// --dest                      +   +   +   +   +   +   +   +   +
+// --path                      +   +   +   +   +   +   +   +   +   +
+// --list                      +   +   +   +   +   +   +   x   +   x   +
+// --file                      +   +   +   +   +   +   +   x   +   x   x   x
+// -o                          x   x   x   x   x   x   x   x   x   x   x   x   +
+// --json                      +   +   +   +   +   +   +   +   +   +   +   +   x¹  x
+// --quiet                     +   +   +   +   +   +   +   +   +   +   +   +   +   x   +
+// --max-*                     +   +   +   +   +   +   +   +   +   +   +   +   +²  x   +   +
+// --allow-external-symlinks   +   +   +   +   +   +   +   +   +   +   +   +³  x   x   +   +   +
+// END FLAG PAIRS
+//
+// Why the `x`s: one way to choose the job (--ref or --pipeline or --job-id; --child and
+// --wait go with --pipeline, --latest-pipeline with --ref; `select.rs` checks these);
+// --list and --file write nothing into --dest and unpack nothing for --per-job, and --file
+// takes no --path (it is the path); -o is where --file writes. ¹ --file --json is fine with
+// -o FILE (a JSON summary), but with the file's bytes on stdout the JSON would mix into
+// them. ² The limits check the archive's directory, which --file reads too. ³ --list lists
+// an archive with such links instead of refusing it; --file creates no link, so
+// --allow-external-symlinks with --file is an `x`. --max-* is --max-bytes, --max-entries,
+// --max-ratio and --max-depth, which behave alike.
+
+/// The flag pairs of the table above that are usage errors, except those about choosing
+/// the job (`select.rs`, which knows the selection).
+pub fn check(cli: &Cli) -> Result<(), Failure> {
+    if cli.version && cli.command.is_some() {
+        return Err(usage(
+            "--version prints the version and runs no command: use it alone",
+        ));
+    }
+    let (json, field) = match &cli.command {
+        Some(Command::Job(a)) => (a.json, !a.field.is_empty()),
+        Some(Command::Agents(a)) => (a.json, !a.field.is_empty()),
+        Some(Command::Fetch(a)) => return check_fetch(a),
+        None => return Ok(()),
+    };
+    if json && field {
+        return Err(usage(
+            "--json prints the whole body and --field picks single values: use one of them",
+        ));
+    }
+    Ok(())
+}
+
+fn check_fetch(args: &FetchArgs) -> Result<(), Failure> {
+    if args.output.is_some() && args.file.is_none() {
+        return Err(usage(
+            "-o (--output) is where --file writes its one file: it goes with --file",
+        ));
+    }
+    if args.file.is_some() && (args.list || !args.path.is_empty()) {
+        return Err(usage(
+            "--file fetches one file; it cannot be combined with --list or --path",
+        ));
+    }
+    if args.per_job && (args.list || args.file.is_some()) {
+        return Err(usage(
+            "--per-job arranges unpacked files; --list and --file unpack nothing",
+        ));
+    }
+    if args.list && args.dest.is_some() {
+        return Err(usage(
+            "--list writes nothing, so --dest has no meaning with it",
+        ));
+    }
+    if args.file.is_some() && args.dest.is_some() {
+        return Err(usage(
+            "--file writes its one file to -o (or stdout), not into --dest: use -o DIR/ for a directory",
+        ));
+    }
+    if args.file.is_some() && args.json && matches!(args.output.as_deref(), None | Some("-")) {
+        return Err(usage(
+            "--file --json needs -o FILE: on stdout, the JSON summary would mix into the file's bytes",
+        ));
+    }
+    if args.file.is_some() && args.allow_external_symlinks {
+        return Err(usage(
+            "--allow-external-symlinks decides how symlinks are unpacked; --file fetches one file and creates no link",
+        ));
+    }
+    Ok(())
 }
 
 /// The `Usage: …` line of the subcommand the user was typing (or of gljob itself).

@@ -234,6 +234,17 @@ fn check_url(name: &str, value: &str) -> Result<String, Failure> {
     if value.parse::<ureq::http::Uri>().is_err() {
         return Err(bad("it does not parse"));
     }
+    // The URL parser takes any digits as a port and then falls back to 80 or 443 for one it
+    // cannot hold: gljob would silently talk to another port.
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':')),
+        None => authority.rsplit_once(':').map(|(_, p)| p),
+    };
+    if let Some(port) = port.filter(|p| !p.is_empty())
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(bad(&format!("port {port} is not a TCP port, 1 to 65535")));
+    }
     Ok(value.trim_end_matches('/').to_string())
 }
 
@@ -298,6 +309,26 @@ mod tests {
         ] {
             let err = config(&[("CI_API_V4_URL", value)]).unwrap_err();
             assert!(!format!("{err:?}").contains("s3cr3t"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_port_out_of_range_is_refused_naming_the_url() {
+        for url in [
+            "http://127.0.0.1:140427/api/v4",
+            "https://gl.example.com:0/api/v4",
+            "http://[::1]:70000/api/v4",
+        ] {
+            let err = config(&[("CI_API_V4_URL", url)]).unwrap_err();
+            assert_eq!(err.kind, Kind::Config, "{url}");
+            assert!(
+                err.title.contains(url) && err.title.contains("port"),
+                "{}",
+                err.title
+            );
+        }
+        for url in ["http://127.0.0.1:65535/api/v4", "http://[::1]:8080/api/v4"] {
+            assert!(config(&[("CI_API_V4_URL", url)]).is_ok(), "{url}");
         }
     }
 

@@ -101,7 +101,8 @@ impl Arrived {
 
 impl<'a> Remote<'a> {
     /// Fetches the archive's tail and central directory into `file` (new and empty; `path`
-    /// names it in messages).
+    /// names it in messages). A server that ignores `Range` sends the whole archive, which
+    /// is taken as such.
     pub fn open(
         transport: &'a Transport,
         url: &str,
@@ -109,6 +110,31 @@ impl<'a> Remote<'a> {
         path: &Path,
         progress: &mut Progress,
     ) -> Result<Remote<'a>> {
+        Remote::open_with(transport, url, file, path, progress, true)?
+            .ok_or_else(|| anyhow::anyhow!("the whole archive was refused"))
+    }
+
+    /// [`Remote::open`], but `None` when the server ignores `Range` (answers `200`, the
+    /// whole archive), before reading its body: for `--file`, which then asks GitLab's
+    /// single-file route for the one entry instead of downloading every other one too.
+    pub fn open_ranged(
+        transport: &'a Transport,
+        url: &str,
+        file: File,
+        path: &Path,
+        progress: &mut Progress,
+    ) -> Result<Option<Remote<'a>>> {
+        Remote::open_with(transport, url, file, path, progress, false)
+    }
+
+    fn open_with(
+        transport: &'a Transport,
+        url: &str,
+        file: File,
+        path: &Path,
+        progress: &mut Progress,
+        whole: bool,
+    ) -> Result<Option<Remote<'a>>> {
         let tail = format!("bytes=-{}", zipfmt::TAIL);
         let response = transport.get(url, &[("Range", &tail)])?;
         check_content_type(url, &response)?;
@@ -118,6 +144,7 @@ impl<'a> Remote<'a> {
                 Some((start, end, total)) if end + 1 == total => (start, total),
                 _ => return Err(unexpected(url, 206, "a usable Content-Range").into()),
             },
+            200 if !whole => return Ok(None),
             200 => (
                 0,
                 response
@@ -147,7 +174,11 @@ impl<'a> Remote<'a> {
                 return Err(fs_failure("cannot write the temporary archive", path, e).into());
             }
             Err((_, Broken::Overrun)) => return Err(overrun(url, len).into()),
+            // A signal is never a reason to resume: unwind at once (no "resuming" warning).
+            Err((_, Broken::Signal(interrupted))) => return Err(interrupted.into()),
+            Err((_, Broken::Stopped)) => return Err(Cancelled.into()),
             Err((n, Broken::Network(why))) => {
+                progress.clear();
                 transport.warn(format_args!(
                     "download interrupted at byte {} ({why}); resuming",
                     start + n
@@ -163,7 +194,7 @@ impl<'a> Remote<'a> {
                 .hint("nothing was written; the artifact may be truncated or not a zip (GitLab's report formats gzip/raw are not archives)")
         })?;
         remote.fetch_missing(dir.start, dir.start + dir.size, progress)?;
-        Ok(remote)
+        Ok(Some(remote))
     }
 
     /// The bytes received from the server so far (what the network carried).
@@ -297,6 +328,9 @@ impl<'a> Remote<'a> {
                 Ok(_) if pos >= end => return Ok(()),
                 Ok(_) => "the connection closed early".to_string(),
                 Err((_, Broken::Network(why))) => why,
+                // Never reported as a retry: the fetch unwinds and cleans up now.
+                Err((_, Broken::Signal(interrupted))) => return Err(interrupted.into()),
+                Err((_, Broken::Stopped)) => return Err(Cancelled.into()),
                 Err((_, Broken::Overrun)) => return Err(overrun(&self.url, end).into()),
                 Err((_, Broken::Local(e))) => {
                     return Err(
@@ -317,7 +351,7 @@ impl<'a> Remote<'a> {
                 "download interrupted at byte {pos} ({why}); resuming in {:.1} s",
                 wait.as_secs_f64()
             ));
-            std::thread::sleep(wait);
+            signals::sleep(wait)?;
         }
         Ok(())
     }
@@ -338,8 +372,11 @@ impl<'a> Remote<'a> {
         let mut done = 0u64;
         let limit = limit.min(self.len);
         loop {
-            if signals::check().is_err() || self.lock().stopped.is_some() {
-                return Err((done, Broken::Network("interrupted".into())));
+            if let Err(interrupted) = signals::check() {
+                return Err((done, Broken::Signal(interrupted)));
+            }
+            if self.lock().stopped.is_some() {
+                return Err((done, Broken::Stopped));
             }
             let n = match reader.read(&mut buf) {
                 Ok(0) => return Ok(done),
@@ -418,8 +455,12 @@ impl Source for Remote<'_> {
 
 /// Why a response body stopped before its end.
 enum Broken {
-    /// The connection broke (or a signal came): resume.
+    /// The connection broke: resume.
     Network(String),
+    /// SIGINT or SIGTERM: stop, never resume (and never say "resuming").
+    Signal(Failure),
+    /// The fill was cancelled ([`Remote::cancel`]): stop.
+    Stopped,
     /// The body ran past the range asked for, or onto bytes that had arrived: final.
     Overrun,
     /// The temporary archive could not be written (disk full): give up, exit 9.

@@ -113,19 +113,37 @@ pub fn fail(kind: Kind, title: impl Into<String>) -> Failure {
 /// A filesystem failure (exit 9) naming the path; a full disk or a read-only destination
 /// says so.
 pub fn fs_failure(what: &str, path: &std::path::Path, err: std::io::Error) -> Failure {
+    fs_failure_for("--dest", what, path, err)
+}
+
+/// [`fs_failure`] for the destination that `flag` chose (`--dest`, or `-o` for `--file`),
+/// so that the hint names the flag the user typed.
+pub fn fs_failure_for(
+    flag: &str,
+    what: &str,
+    path: &std::path::Path,
+    err: std::io::Error,
+) -> Failure {
     use std::io::ErrorKind;
     let mut failure = fail(
         Kind::Filesystem,
         format!("{what} {}: {err}", path.display()),
     );
     if err.kind() == ErrorKind::StorageFull || err.kind() == ErrorKind::QuotaExceeded {
-        failure =
-            failure.hint("the disk is full: free space on the runner, or fetch less with --path");
+        let less = if flag == "--dest" {
+            "or fetch less with --path"
+        } else {
+            "or write the file elsewhere with -o"
+        };
+        failure = failure.hint(format!(
+            "the disk is full: free space on the runner, {less}"
+        ));
     } else if err.kind() == ErrorKind::PermissionDenied
         || err.kind() == ErrorKind::ReadOnlyFilesystem
     {
-        failure = failure
-            .hint("the destination is not writable by this job's user; choose another --dest");
+        failure = failure.hint(format!(
+            "the destination is not writable by this job's user; choose another {flag}"
+        ));
     }
     failure.hint("the destination was left as it was")
 }

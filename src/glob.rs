@@ -18,8 +18,16 @@
 //! Hand-written because these rules are a few lines, and globset (considered for issue 11)
 //! would bring a regex engine (regex-automata) into a binary that must stay small.
 
-/// The `--path` globs of one fetch, compiled.
-pub struct Globs(Vec<Glob>);
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The `--path` globs of one fetch, compiled, with which of them matched an entry so far
+/// (shared by the fetch's threads and jobs), so that a glob that matched nothing can be
+/// named in a warning while the others did their work.
+pub struct Globs {
+    globs: Vec<Glob>,
+    patterns: Vec<String>,
+    seen: Vec<AtomicBool>,
+}
 
 /// One glob, split into its segments once per fetch rather than once per entry and parent.
 #[derive(Debug, PartialEq)]
@@ -36,16 +44,18 @@ enum Part {
 
 impl Globs {
     pub fn new(patterns: &[String]) -> Globs {
-        Globs(
-            patterns
+        Globs {
+            globs: patterns
                 .iter()
                 .map(|p| Glob::new(p.trim_start_matches("./").trim_end_matches('/')))
                 .collect(),
-        )
+            patterns: patterns.to_vec(),
+            seen: patterns.iter().map(|_| AtomicBool::new(false)).collect(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.globs.is_empty()
     }
 
     /// Whether `path` or one of its parent directories matches a glob (or there are none).
@@ -53,10 +63,35 @@ impl Globs {
         self.keep_counting(path, &mut 0)
     }
 
+    /// The globs, as given, that have matched no path [`Globs::keep`] was asked about.
+    pub fn unmatched(&self) -> Vec<&str> {
+        self.patterns
+            .iter()
+            .zip(&self.seen)
+            .filter(|(_, seen)| !seen.load(Ordering::Relaxed))
+            .map(|(p, _)| p.as_str())
+            .collect()
+    }
+
     /// [`Globs::keep`], adding the work it did to `steps` (see [`Glob::run`]), so that a test
-    /// can hold the matcher to its linear bound without timing anything.
+    /// can hold the matcher to its linear bound without timing anything. Once the path is
+    /// kept, only globs that have not matched anything yet are still tried (to notice that
+    /// they match): the work stays at most one run per glob.
     fn keep_counting(&self, path: &str, steps: &mut u64) -> bool {
-        self.0.is_empty() || self.0.iter().any(|g| g.run(path, true, steps))
+        if self.globs.is_empty() {
+            return true;
+        }
+        let mut kept = false;
+        for (glob, seen) in self.globs.iter().zip(&self.seen) {
+            if kept && seen.load(Ordering::Relaxed) {
+                continue;
+            }
+            if glob.run(path, true, steps) {
+                seen.store(true, Ordering::Relaxed);
+                kept = true;
+            }
+        }
+        kept
     }
 }
 

@@ -21,6 +21,7 @@ pub mod output;
 pub mod progress;
 pub mod select;
 pub mod signals;
+pub mod single;
 pub mod staging;
 pub mod term;
 pub mod time;

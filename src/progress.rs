@@ -1,8 +1,10 @@
 //! Download progress on stderr: a live line on a terminal, a line every few seconds in a CI
-//! log (never a flood), nothing with `--quiet`.
+//! log (never a flood), nothing with `--quiet`. Inside GitLab CI the progress of a fetch
+//! goes into a collapsed section of the job log ([`Section`]), so the log shows one header
+//! and the summary line, and the detail a click away.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::output::bytes;
 use crate::term::stderr;
@@ -81,9 +83,85 @@ impl Progress {
     }
 }
 
+/// A collapsible section of a GitLab job log around a fetch's progress lines, waits and
+/// retry warnings: `\e[0Ksection_start:UNIX_TIME:NAME[collapsed=true]\r\e[0KHEADER` …
+/// `\e[0Ksection_end:UNIX_TIME:NAME\r\e[0K`, the markers GitLab's log viewer folds (see
+/// GitLab's "Custom collapsible sections"). Only inside GitLab CI (`CI=true`) and when
+/// stderr is not a terminal: on a terminal the markers would be noise, and `--quiet` prints
+/// nothing anyway. The summary line and errors come after [`Section::end`], outside the
+/// fold, so what matters is never hidden; dropping the section ends it too (an error
+/// unwinds through it before `main` reports).
+pub struct Section {
+    name: Option<String>,
+}
+
+impl Section {
+    /// Starts a section whose header says what is fetched, if this is a CI job log.
+    pub fn start(quiet: bool, header: &str) -> Section {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        Section::with(!quiet && in_ci && !std::io::stderr().is_terminal(), header)
+    }
+
+    fn with(enabled: bool, header: &str) -> Section {
+        if !enabled {
+            return Section { name: None };
+        }
+        // One fetch's section: a job may run gljob more than once.
+        let name = format!("gljob_fetch_{}", std::process::id());
+        stderr(&start_marker(&name, unix_now(), header));
+        Section { name: Some(name) }
+    }
+
+    /// Closes the section (once; later calls do nothing).
+    pub fn end(&mut self) {
+        if let Some(name) = self.name.take() {
+            stderr(&end_marker(&name, unix_now()));
+        }
+    }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The start marker and its header line; the header is escaped (it holds job names).
+fn start_marker(name: &str, at: u64, header: &str) -> String {
+    format!(
+        "\x1b[0Ksection_start:{at}:{name}[collapsed=true]\r\x1b[0K{}\n",
+        crate::term::escape(header)
+    )
+}
+
+fn end_marker(name: &str, at: u64) -> String {
+    format!("\x1b[0Ksection_end:{at}:{name}\r\x1b[0K\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_use_gitlabs_markers_and_escape_the_header() {
+        assert_eq!(
+            start_marker("gljob_fetch_7", 1700000000, "gljob: fetching job \"a\nb\""),
+            "\x1b[0Ksection_start:1700000000:gljob_fetch_7[collapsed=true]\r\x1b[0Kgljob: fetching job \"a\\nb\"\n"
+        );
+        assert_eq!(
+            end_marker("gljob_fetch_7", 1700000009),
+            "\x1b[0Ksection_end:1700000009:gljob_fetch_7\r\x1b[0K\n"
+        );
+        let mut off = Section::with(false, "x");
+        assert!(off.name.is_none());
+        off.end();
+    }
 
     #[test]
     fn a_ci_log_gets_a_line_every_few_seconds_not_a_flood() {

@@ -169,7 +169,7 @@ impl Selection {
             .filter(|p| !p.is_empty())
             .or_else(|| config.project_id.clone())
         {
-            Some(p) => p.trim_matches('/').to_string(),
+            Some(p) => project_arg(&p, config.api_url.as_deref())?,
             None => {
                 return Err(fail(Kind::Config, "no project: --project is not given and CI_PROJECT_ID is not set")
                     .hint("pass --project group/project (or its numeric id); inside a CI job GitLab sets CI_PROJECT_ID"));
@@ -364,6 +364,7 @@ impl Chosen {
                     .hint(format!("{who} needs at least the Reporter role in {project}, or Guest where its pipelines are public (Settings → CI/CD → General pipelines → Public pipelines)"))
                     .hint("a job that sets artifacts:access: developer (or maintainer) needs that role; artifacts:access: none keeps its artifacts from every download")
             }
+            (404, _) if http.no_route => http.into_failure(),
             (404, Some("404 Project Not Found")) if access => fail(Kind::NotFound, format!("GitLab does not show project {project} to GLJOB_TOKEN (404 Project Not Found)"))
                 .detail(http.tried())
                 .hint("check --project (or CI_PROJECT_ID): a numeric id or the full path group/sub/project")
@@ -373,10 +374,11 @@ impl Chosen {
                 (Some(r), _) => fail(Kind::NotFound, if r.recent {
                         format!("project {project} has no recent successful job {:?} with artifacts on {:?}", r.job, r.git_ref)
                     } else {
-                        format!("the latest successful pipeline for {:?} in {project} has no job {:?} with artifacts", r.git_ref, r.job)
+                        format!("the latest successful pipeline for {:?} in project {project} has no job {:?} with artifacts", r.git_ref, r.job)
                     })
                     .detail(http.tried())
-                    .hint("the usual causes: a typo in the job name (it is exact and case-sensitive, e.g. 'test 1/3'); the ref does not exist or has no successful pipeline; the job did not run there; the artifacts expired")
+                    .hint("the usual causes: a typo in the job name (it is exact and case-sensitive, e.g. 'test 1/3'); the job did not run there; the artifacts expired")
+                    .hint(format!("{:?} may not exist, or has no successful pipeline yet: check --ref (branch, tag, or refs/merge-requests/IID/head)", r.git_ref))
                     .hint("an upstream pipeline that is still running has no successful pipeline yet: pass its id and use --pipeline"),
                 (None, id) => fail(Kind::NotFound, format!("project {project} has no job {}", id.unwrap_or(0)))
                     .detail(http.tried())
@@ -1024,6 +1026,57 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// `--project` as given: an id or a path, or — pasted from the browser — the project's web
+/// URL on this GitLab (the host of `CI_API_V4_URL`), such as
+/// `https://gitlab.example.com/group/app`, also with `.git` or a page below `/-/`. GitLab
+/// would answer a URL with a bare 404; the path in it is what the user means. A URL of
+/// another GitLab is a usage error: the job token is good only on its own.
+fn project_arg(value: &str, api_url: Option<&str>) -> Result<String, Failure> {
+    let Some(rest) = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    else {
+        return Ok(value.trim_matches('/').to_string());
+    };
+    let shown = crate::url::redact(value);
+    let host_and_path = |rest: &'_ str| -> (String, String) {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        (host, path.to_string())
+    };
+    let (host, path) = host_and_path(rest);
+    let api = api_url
+        .and_then(|u| {
+            u.strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+        })
+        .map(host_and_path);
+    let Some((api_host, api_path)) = api else {
+        return Err(usage(&format!(
+            "--project {shown:?} is a URL, and CI_API_V4_URL is not set to tell which GitLab this is"
+        )));
+    };
+    if host != api_host {
+        return Err(usage(&format!(
+            "--project {shown:?} is a URL on {host}, but this job's GitLab (CI_API_V4_URL) is {api_host}: the job token works only there"
+        ))
+        .hint("pass the project's path (group/project) or its numeric id"));
+    }
+    // Under a relative URL root (https://host/gitlab/api/v4), web URLs start with /gitlab/.
+    let root = api_path.strip_suffix("api/v4").unwrap_or("");
+    let path = format!("/{}", path.strip_prefix(root).unwrap_or(&path));
+    let path = path.split("/-/").next().unwrap_or("").trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    if path.is_empty() {
+        return Err(usage(&format!(
+            "--project {shown:?} is a URL without a project path: use https://HOST/group/project, or the path or id"
+        )));
+    }
+    Ok(path.to_string())
+}
+
 /// `--pipeline`: a number, or `current` (`CI_PIPELINE_ID`).
 fn pipeline_id(value: &str, config: &Config) -> Result<u64, Failure> {
     if value == "current" {
@@ -1177,6 +1230,53 @@ mod tests {
         assert!(matching("deploy", &names).is_empty());
         assert!(!is_instance_of("build", "build x/3"));
         assert!(!is_instance_of("build", "build 1/"));
+    }
+
+    #[test]
+    fn a_pasted_web_url_of_this_gitlab_is_its_project_path() {
+        let api = Some("https://gitlab.example.com/api/v4");
+        for (value, path) in [
+            ("group/app", "group/app"),
+            ("/group/app/", "group/app"),
+            ("42", "42"),
+            ("https://gitlab.example.com/group/app", "group/app"),
+            (
+                "https://GitLab.example.com/group/sub/app.git",
+                "group/sub/app",
+            ),
+            (
+                "https://gitlab.example.com/group/app/-/pipelines/7?x=1",
+                "group/app",
+            ),
+            (
+                "http://gitlab.example.com:8443/group/app/-/tree/main",
+                "group/app",
+            ),
+        ] {
+            assert_eq!(project_arg(value, api).unwrap(), path, "{value}");
+        }
+        let under_root = Some("https://example.com/gitlab/api/v4");
+        assert_eq!(
+            project_arg("https://example.com/gitlab/group/app", under_root).unwrap(),
+            "group/app"
+        );
+        for bad in [
+            "https://gitlab.other.com/group/app",
+            "https://gitlab.example.com/",
+            "https://gitlab.example.com/-/profile",
+        ] {
+            assert_eq!(
+                project_arg(bad, api).unwrap_err().kind,
+                Kind::Usage,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            project_arg("https://gitlab.example.com/a/b", None)
+                .unwrap_err()
+                .kind,
+            Kind::Usage
+        );
     }
 
     #[test]

@@ -103,6 +103,20 @@ pub fn check() -> Result<(), Failure> {
     }
 }
 
+/// Sleeps for `d` (a backoff, a poll's gap), noticing a signal within 100 ms: a signal
+/// ends the wait with the failure to unwind with, instead of a retry after it.
+pub fn sleep(d: Duration) -> Result<(), Failure> {
+    let until = Instant::now() + d;
+    loop {
+        check()?;
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(100)));
+    }
+}
+
 fn name(signal: i32) -> &'static str {
     if signal == SIGINT {
         "SIGINT"

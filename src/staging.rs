@@ -19,13 +19,14 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::archive::RESERVED_PREFIX;
 use crate::dirs::Dir;
-use crate::error::{Failure, Kind, fail, fs_failure};
+use crate::error::{Failure, Kind, fail, fs_failure, fs_failure_for};
 use crate::signals;
 
 /// The marker's name and text.
@@ -159,6 +160,13 @@ pub fn lock_dest(dest: &Dir, path: &Path) -> Result<File, Failure> {
 
 /// Creates `dest` and its missing parents; returns the ones it created, outermost first.
 fn create_dest(dest: &Path) -> Result<Vec<PathBuf>> {
+    create_dirs(dest, "--dest")
+}
+
+/// Creates `dir` and its missing parents, as `mkdir -p` does, and returns the directories
+/// it created, outermost first, so that a failed fetch can remove them again. `flag`
+/// (`--dest`, or `-o` for `--file`) is named in the hints.
+pub fn create_dirs(dest: &Path, flag: &str) -> Result<Vec<PathBuf>> {
     match std::fs::metadata(dest) {
         Ok(m) if m.is_dir() => return Ok(Vec::new()),
         Ok(_) => {
@@ -169,7 +177,7 @@ fn create_dest(dest: &Path) -> Result<Vec<PathBuf>> {
                     dest.display()
                 ),
             )
-            .hint("choose another --dest, or remove that file")
+            .hint(format!("choose another {flag}, or remove that file"))
             .into());
         }
         Err(_) => {}
@@ -189,7 +197,7 @@ fn create_dest(dest: &Path) -> Result<Vec<PathBuf>> {
             for made in missing[..i].iter().rev() {
                 let _ = std::fs::remove_dir(made);
             }
-            return Err(fs_failure("cannot create the destination", dir, e).into());
+            return Err(fs_failure_for(flag, "cannot create the directory", dir, e).into());
         }
     }
     Ok(missing)
@@ -233,4 +241,58 @@ fn nonce() -> u64 {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     (t as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// A private temporary directory outside the workspace (for `--list` and `--file`, which
+/// write nothing there), removed on drop or signal.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Result<TempDir> {
+        let path = std::env::temp_dir().join(format!(
+            "gljob-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        ));
+        signals::remove_on_signal(&path, &[]);
+        // Private: entries the archive marks 0600 wait here.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| {
+                fs_failure("cannot create a temporary directory", &path, e)
+                    .hint("set TMPDIR to a writable directory")
+            })?;
+        Ok(TempDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A new private (0600) file in it, for a temporary archive; any earlier one of that
+    /// name (an attempt that started over) is removed first.
+    pub fn fresh_file(&self, name: &str) -> Result<(File, PathBuf)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.0.join(name);
+        let _ = std::fs::remove_file(&path);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| fs_failure("cannot create the temporary archive", &path, e))?;
+        Ok((file, path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        signals::forget(&self.0);
+    }
 }

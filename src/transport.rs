@@ -58,6 +58,11 @@ pub struct HttpError {
     pub attempts: u32,
     /// Whether GitLab's API answered (rather than object storage behind a redirect).
     pub api_origin: bool,
+    /// GitLab's API has no such route: its catch-all answers `{"error":"404 Not Found"}`,
+    /// where a route that exists says `{"message":"404 Not Found"}` for a missing thing
+    /// (`CI_API_V4_URL` without `/api/v4` gets the first). Without this, "no route" read
+    /// as "no artifacts archive".
+    pub no_route: bool,
 }
 
 impl HttpError {
@@ -84,6 +89,7 @@ impl HttpError {
         let title = match self.status {
             401 => "GitLab rejected the job token (401 Unauthorized)".to_string(),
             403 => "GitLab refused access (403 Forbidden)".to_string(),
+            404 if self.no_route => "GitLab has no such route (404)".to_string(),
             404 => "GitLab answered 404 Not Found".to_string(),
             429 => "GitLab kept answering 429 Too Many Requests".to_string(),
             s if s >= 500 => format!("the server kept failing ({s})"),
@@ -92,6 +98,7 @@ impl HttpError {
         let mut failure = fail(kind, title).detail(self.tried());
         match self.status {
             401 => failure = failure.hint(TOKEN_HINT),
+            404 if self.no_route => failure = failure.hint(NO_ROUTE_HINT),
             429 => failure = failure.hint(RETRY_HINT),
             s if s >= 500 => failure = failure.hint(RETRY_HINT),
             _ => {}
@@ -101,6 +108,9 @@ impl HttpError {
 }
 
 pub const TOKEN_HINT: &str = "CI_JOB_TOKEN is valid only while its job is running; make sure GitLab set it (do not override it) and that this step runs inside that job";
+/// What every command says when GitLab's API has no route for a request: most likely the
+/// base URL (`CI_API_V4_URL` without `/api/v4`), else a GitLab too old for the route.
+pub const NO_ROUTE_HINT: &str = "check that CI_API_V4_URL is GitLab's API base, ending in /api/v4 (e.g. https://gitlab.example.com/api/v4), and that --project is an id or a full path";
 const RETRY_HINT: &str =
     "GitLab or the network is having trouble; retry the job later, or raise GLJOB_RETRIES";
 
@@ -307,6 +317,8 @@ impl Transport {
                     (backoff(attempt), failure.title, None)
                 }
             };
+            // A signal that came meanwhile ends the fetch here: never reported as a retry.
+            crate::signals::check()?;
             // Saturating, although capped waits cannot overflow: the sum must never panic.
             if waited.saturating_add(wait) > MAX_TOTAL_WAIT {
                 // Asked to wait longer than gljob ever waits: one more try, and whatever it
@@ -332,7 +344,7 @@ impl Transport {
                 attempt + 1,
                 self.retries + 1
             ));
-            std::thread::sleep(wait);
+            crate::signals::sleep(wait)?;
             waited = waited.saturating_add(wait);
             attempt += 1;
         }
@@ -479,6 +491,24 @@ fn is_transient(err: &ureq::Error) -> bool {
     }
 }
 
+/// Whether the TLS handshake failed because the server answered in plain HTTP: its first
+/// bytes (`HTTP/1.1 …`) are no TLS record, which rustls reports as a record of an invalid
+/// content type ("received corrupt message of type InvalidContentType"), a message that
+/// says nothing to the person who typed https:// for an http server.
+fn answered_plain_http(err: &ureq::Error) -> bool {
+    let tls = match err {
+        ureq::Error::Rustls(e) => Some(e),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(
+        tls,
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
 fn network_failure(err: &ureq::Error, url: &str, attempts: u32) -> Failure {
     let host = Origin::of(url)
         .map(|o| format!("{}:{}", o.host, o.port))
@@ -494,6 +524,14 @@ fn network_failure(err: &ureq::Error, url: &str, attempts: u32) -> Failure {
     );
     let tls = matches!(err, ureq::Error::Rustls(_) | ureq::Error::Tls(_))
         || matches!(err, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData);
+    if answered_plain_http(err) {
+        return fail(
+            Kind::Network,
+            format!("{host} answered in plain HTTP, not TLS, to an https:// URL"),
+        )
+        .detail(tried)
+        .hint("check the scheme in CI_API_V4_URL (or CI_SERVER_URL): http:// for a server without TLS, https:// only where the server speaks it; check the port too");
+    }
     if tls {
         return fail(Kind::Network, format!("TLS with {host} failed: {err}"))
             .detail(tried)
@@ -534,7 +572,17 @@ fn read_http_error(
         message: error_message(&body),
         attempts,
         api_origin,
+        no_route: status == 404 && is_no_route(&body),
     }
+}
+
+/// Grape's catch-all answer for a path no API route matches (`lib/api/api.rb`: `route
+/// :any, '*path'` → `error!('404 Not Found', 404)`): the text under `error`, not `message`.
+fn is_no_route(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v.get("message").is_none()
+            && v.get("error").and_then(|e| e.as_str()) == Some("404 Not Found")
+    })
 }
 
 /// GitLab's `{"message": …}` (a string, or `{"error": …}` from the app rate limiter),

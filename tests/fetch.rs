@@ -800,10 +800,16 @@ fn one_file_to_stdout_and_to_a_file_by_ref_and_by_id() {
         ])
         .run();
     assert_eq!(run.success().stdout, expected);
-    let last = archive_requests(&server).pop().unwrap();
-    assert_eq!(
-        last.target,
-        "/api/v4/projects/1/jobs/artifacts/main/raw/reports/junit.xml?job=build&search_recent_successful_pipelines=true"
+    // Through the archive's directory with Range (issue 14: the mode survives), not
+    // GitLab's single-file route.
+    let requests = archive_requests(&server);
+    assert!(
+        requests.iter().all(|r| !r.path.contains("/raw/")
+            && r.target.starts_with(
+                "/api/v4/projects/1/jobs/artifacts/main/download?job=build&search_recent_successful_pipelines=true"
+            )
+            && r.header("range").is_some()),
+        "{requests:?}"
     );
     let mut g = gljob(&server);
     g.args(&[
@@ -945,4 +951,280 @@ fn a_server_error_from_object_storage_is_retried() {
         .filter(|r| r.origin == Origin::Storage)
         .count();
     assert_eq!(storage, 2);
+}
+
+// ---- issue 14: --list --path, --path warnings, --file's mode and -o, CI log sections ----
+
+#[test]
+fn list_with_path_lists_only_what_matches() {
+    let server = server();
+    publish_build(&server, sample());
+    let run = gljob(&server)
+        .args(&[
+            "fetch",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+            "--list",
+            "--path",
+            "reports/**",
+        ])
+        .run();
+    let listing = run.success().stdout();
+    assert_eq!(listing.lines().count(), 1, "{run}");
+    assert!(listing.contains("reports/junit.xml"), "{run}");
+    let run = gljob(&server)
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--list", "--json", "--path", "*.js",
+        ])
+        .run();
+    let entries: serde_json::Value = serde_json::from_slice(&run.success().stdout).unwrap();
+    let paths: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["dist/lib/util.js"]);
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+            "--list",
+            "--path",
+            "nothing/**",
+        ])
+        .run()
+        .code(6)
+        .stderr_has(&["--path nothing/** matched no entry", "entries include"]);
+}
+
+#[test]
+fn a_path_glob_that_matches_nothing_is_named_in_a_warning() {
+    let server = server();
+    publish_build(&server, sample());
+    let mut g = gljob(&server);
+    let run = g
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--path", "dist/**", "--path", "dsit/**",
+        ])
+        .run();
+    run.success()
+        .stderr_has(&["warning: --path \"dsit/**\" matched no entry", "fetched"]);
+    assert!(!run.stderr.contains("\"dist/**\" matched"), "{run}");
+    assert!(g.dir().join("dist/app").is_file());
+    let run = gljob(&server)
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--list", "--path", "dist", "--path",
+            "*.xlm",
+        ])
+        .run();
+    run.success()
+        .stderr_has(&["--path \"*.xlm\" matched no entry"]);
+    let run = gljob(&server)
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--quiet", "--path", "dist/**", "--path",
+            "dsit/**",
+        ])
+        .run();
+    assert!(run.success().stderr.is_empty(), "{run}");
+}
+
+/// `--file` reads the entry through the archive's directory: an executable arrives 0755,
+/// with the time the fetch of the whole archive gives it.
+#[test]
+fn one_file_keeps_its_mode_and_time() {
+    let server = server();
+    publish_build(&server, sample());
+    let mut whole = gljob(&server);
+    whole
+        .args(&["fetch", "--ref", "main", "--job", "build"])
+        .run()
+        .success();
+    let mut g = gljob(&server);
+    let run = g
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--file", "dist/app", "-o", "app",
+        ])
+        .run();
+    run.success()
+        .stderr_has(&["fetched dist/app", "mode 755", "to app"]);
+    let meta = std::fs::metadata(g.dir().join("app")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    let reference = std::fs::metadata(whole.dir().join("dist/app")).unwrap();
+    assert_eq!(meta.modified().unwrap(), reference.modified().unwrap());
+    assert_eq!(
+        std::fs::read(g.dir().join("app")).unwrap(),
+        std::fs::read(whole.dir().join("dist/app")).unwrap()
+    );
+    assert_no_temp(g.dir());
+    // Not a file: a directory or a symlink is named as such.
+    gljob(&server)
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--file", "dist/lib", "-o", "x",
+        ])
+        .fails_unchanged(6, &["\"dist/lib\" is a directory", "--path"]);
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+            "--file",
+            "dist/current",
+        ])
+        .fails_unchanged(6, &["\"dist/current\" is a symlink"]);
+}
+
+/// A server that ignores Range would send the whole archive for one file: GitLab's
+/// single-file route is asked instead.
+#[test]
+fn without_range_support_one_file_comes_from_the_single_file_route() {
+    let server = server();
+    publish_build(&server, sample());
+    server.inject(Fault::new("/download", FaultKind::IgnoreRange));
+    let mut g = gljob(&server);
+    g.args(&[
+        "fetch",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--file",
+        "reports/junit.xml",
+        "-o",
+        "j.xml",
+    ])
+    .run()
+    .success();
+    assert!(
+        std::fs::read_to_string(g.dir().join("j.xml"))
+            .unwrap()
+            .contains("<testsuites>")
+    );
+    let raw = archive_requests(&server);
+    assert!(
+        raw.last()
+            .is_some_and(|r| r.path.ends_with("/raw/reports/junit.xml")),
+        "{raw:?}"
+    );
+    assert_no_temp(g.dir());
+}
+
+/// `-o` like `--dest`: missing parents are created; an existing directory (or a path
+/// ending in `/`) gets the entry's own name; errors name what the user typed, never
+/// gljob's temporary.
+#[test]
+fn o_creates_missing_parents_and_writes_into_a_directory() {
+    let server = server();
+    publish_build(&server, sample());
+    let fetch = |g: &mut Gljob, o: &str| {
+        g.args(&[
+            "fetch", "--ref", "main", "--job", "build", "--file", "dist/app", "-o", o,
+        ])
+        .run()
+    };
+    let mut g = gljob(&server);
+    fetch(&mut g, "dir/missing/app.sh").success();
+    assert!(g.dir().join("dir/missing/app.sh").is_file());
+    let mut g = gljob(&server);
+    std::fs::create_dir(g.dir().join("bin")).unwrap();
+    fetch(&mut g, "bin").success().stderr_has(&["to bin/app"]);
+    assert!(g.dir().join("bin/app").is_file());
+    let mut g = gljob(&server);
+    fetch(&mut g, "new/").success();
+    assert!(g.dir().join("new/app").is_file());
+    assert_no_temp(g.dir());
+
+    // A file where a parent directory must go: the message names the path, no temporary,
+    // and the directories made on the way are gone again.
+    let mut g = gljob(&server);
+    std::fs::write(g.dir().join("plain"), "a file").unwrap();
+    let run = g
+        .args(&[
+            "fetch",
+            "--ref",
+            "main",
+            "--job",
+            "build",
+            "--file",
+            "dist/app",
+            "-o",
+            "plain/sub/app",
+        ])
+        .fails_unchanged(9, &["plain/sub"]);
+    assert!(
+        !run.stderr.contains(".gljob-") && !run.stderr.contains(".tmp"),
+        "{run}"
+    );
+    // Nothing is downloaded into a half-made directory when the file is not there.
+    let mut g = gljob(&server);
+    let run = g
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--file", "no/such", "-o", "made/x",
+        ])
+        .fails_unchanged(6, &["no file \"no/such\""]);
+    assert!(!run.stderr.contains(".gljob-"), "{run}");
+}
+
+/// Inside GitLab CI the download is a collapsed section of the job log, its header saying
+/// what is fetched; the summary comes after it. `--quiet` and a run outside CI print no
+/// markers.
+#[test]
+fn inside_gitlab_ci_the_fetch_is_a_collapsed_section_with_the_summary_after_it() {
+    let server = server();
+    publish_build(&server, sample());
+    let run = gljob(&server)
+        .env("CI", "true")
+        .args(&[
+            "fetch", "--ref", "main", "--job", "build", "--dest", "vendor",
+        ])
+        .run();
+    let err = &run.success().stderr;
+    let start = err.find("\x1b[0Ksection_start:").expect("a section start");
+    let end = err.find("\x1b[0Ksection_end:").expect("a section end");
+    let summary = err.find("gljob: fetched").expect("the summary");
+    assert!(start == 0 && start < end && end < summary, "{run}");
+    let first_line = err.lines().next().unwrap();
+    let name = first_line
+        .split(':')
+        .nth(2)
+        .and_then(|n| n.strip_suffix("[collapsed=true]\r\x1b[0Kgljob"))
+        .expect("section_start:TIME:NAME[collapsed=true]\\r\\e[0KHEADER");
+    assert!(name.starts_with("gljob_fetch_"), "{first_line:?}");
+    assert!(
+        first_line.ends_with(
+            "gljob: fetching the artifacts of job \"build\" (the newest successful one on \"main\") in project 1 into vendor"
+        ),
+        "{first_line:?}"
+    );
+    assert!(err[end..].starts_with("\x1b[0Ksection_end:"), "{run}");
+    assert!(err[end..].contains(&format!(":{name}\r\x1b[0K\n")), "{run}");
+
+    for args in [
+        &["fetch", "--ref", "main", "--job", "build", "--quiet"][..],
+        &[
+            "fetch", "--ref", "main", "--job", "build", "--dest", "again",
+        ],
+    ] {
+        let mut g = gljob(&server);
+        if args.contains(&"--quiet") {
+            g.env("CI", "true");
+        }
+        let run = g.args(args).run();
+        assert!(!run.success().stderr.contains("section_"), "{run}");
+    }
+    // A failure's error paragraph is outside the section too.
+    let run = gljob(&server)
+        .env("CI", "true")
+        .args(&["fetch", "--ref", "main", "--job", "biuld"])
+        .run();
+    let err = &run.code(6).stderr;
+    let end = err.find("section_end").expect("the section ends");
+    assert!(err.find("gljob: error").is_some_and(|e| e > end), "{run}");
 }

@@ -1,9 +1,9 @@
 //! What each of GitLab's refusals on the artifact routes (gitlab-api.md §3–§4) becomes:
 //! the exit code, a message naming the cause, and a destination left as it was.
 
-use fake_gitlab::Role;
+use fake_gitlab::{Config, Role};
 
-use crate::util::{FINISHED_TOKEN, gljob, one_file, publish, publish_build, server};
+use crate::util::{FINISHED_TOKEN, gljob, one_file, publish, publish_build, server, server_with};
 
 #[test]
 fn a_dead_token_is_exit_4() {
@@ -196,7 +196,8 @@ fn an_expired_but_present_archive_is_still_served_by_job_id() {
         .run()
         .success();
     assert!(g.dir().join("old.txt").is_file());
-    // The single-file route does not serve expired archives.
+    // --file reads the archive as the fetch does (GitLab's single-file route would refuse an
+    // expired archive, but gljob uses it only where the server ignores Range).
     let mut g = gljob(&server);
     g.args(&[
         "fetch",
@@ -207,7 +208,9 @@ fn an_expired_but_present_archive_is_still_served_by_job_id() {
         "-o",
         "x",
     ])
-    .fails_unchanged(6, &["no artifacts archive"]);
+    .run()
+    .success();
+    assert_eq!(std::fs::read(g.dir().join("x")).unwrap(), b"still here");
 }
 
 #[test]
@@ -220,4 +223,107 @@ fn a_rate_limited_download_waits_and_succeeds() {
         .run()
         .success();
     assert!(g.dir().join("x").is_file());
+}
+
+// ---- issue 14: the messages a new user meets first ----
+
+/// CI_API_V4_URL without `/api/v4` reaches no API route: every command says so, with the
+/// same hint, instead of "no artifacts archive" for a fetch.
+#[test]
+fn an_api_url_without_api_v4_gets_the_same_hint_from_every_command() {
+    let server = server();
+    for args in [
+        &["job"][..],
+        &["agents"],
+        &["fetch", "--ref", "main", "--job", "build"],
+        &["fetch", "--job-id", "5"],
+        &["fetch", "--job-id", "5", "--list"],
+        &["fetch", "--job-id", "5", "--file", "dist/app.tar.gz"],
+        &["fetch", "--pipeline", "6", "--job", "setup"],
+    ] {
+        let mut g = gljob(&server);
+        g.env("CI_API_V4_URL", &server.server_url());
+        let run = g
+            .args(args)
+            .fails_unchanged(6, &["no such route", "/api/v4"]);
+        assert!(!run.stderr.contains("no artifacts archive"), "{run}");
+    }
+}
+
+/// An older GitLab that has neither the recent-pipelines search nor job-token access to
+/// the jobs list: the by-ref route's 404 is all gljob has, and a wrong ref gets the same
+/// hint as where the list is available (select.rs `on_ref`).
+#[test]
+fn a_wrong_ref_without_the_jobs_list_says_the_ref_may_not_exist() {
+    let server = server_with(Config {
+        no_search_recent: true,
+        legacy_job_token_lists: Some(401),
+        ..Config::default()
+    });
+    gljob(&server)
+        .args(&["fetch", "--ref", "mian", "--job", "build"])
+        .fails_unchanged(
+            6,
+            &[
+                "\"mian\" may not exist, or has no successful pipeline yet: check --ref",
+                "case-sensitive",
+            ],
+        );
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--project",
+            "2",
+            "--ref",
+            "mian",
+            "--job",
+            "build",
+            "--latest-pipeline",
+        ])
+        .fails_unchanged(
+            6,
+            &[
+                "in project 2 has no job \"build\"",
+                "\"mian\" may not exist",
+            ],
+        );
+}
+
+/// A project's web address pasted from the browser is taken for its path, when it is on
+/// this job's GitLab.
+#[test]
+fn a_pasted_project_url_of_this_gitlab_is_its_path() {
+    let server = server();
+    for url in [
+        format!("{}/group/sub/my.project", server.server_url()),
+        format!("{}/group/sub/my.project.git", server.server_url()),
+        format!("{}/group/sub/my.project/-/jobs/102", server.server_url()),
+    ] {
+        let mut g = gljob(&server);
+        g.args(&[
+            "fetch",
+            "--project",
+            &url,
+            "--job-id",
+            "102",
+            "--dest",
+            "out",
+        ])
+        .run()
+        .success();
+        assert!(g.dir().join("out/dist/app").is_file(), "{url}");
+    }
+    assert!(crate::util::archive_requests(&server).iter().all(|r| {
+        r.path
+            .starts_with("/api/v4/projects/group%2Fsub%2Fmy.project/")
+    }),);
+    gljob(&server)
+        .args(&[
+            "fetch",
+            "--project",
+            "https://gitlab.example.com/group/app",
+            "--job-id",
+            "102",
+        ])
+        .fails_unchanged(2, &["gitlab.example.com", "CI_API_V4_URL", "127.0.0.1"]);
 }

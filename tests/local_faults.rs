@@ -273,3 +273,36 @@ fn a_fetch_waits_while_the_destination_is_locked() {
     assert_eq!(std::fs::read(dest.join("out.txt")).unwrap(), b"new");
     assert_no_temp(g.dir());
 }
+
+/// `--file -o` into a read-only directory (issue 14): exit 9 naming the file the user
+/// asked for and `-o` (not `--dest`, which the command does not have), never gljob's
+/// temporary; a missing directory below it too.
+#[test]
+fn one_file_into_a_read_only_directory_names_the_file_and_o() {
+    let server = server();
+    publish_build(&server, fake_gitlab::zips::sample());
+    let g = gljob(&server);
+    let ro = g.dir().join("ro");
+    let Some(_ro) = Tmpfs::mount(&ro, "size=1m,ro") else {
+        return;
+    };
+    for (o, named) in [
+        (ro.join("app"), ro.join("app")),
+        (ro.join("sub/app"), ro.join("sub")),
+    ] {
+        let o = o.to_str().unwrap();
+        let run = gljob(&server)
+            .args(&[
+                "fetch", "--ref", "main", "--job", "build", "--file", "dist/app", "-o", o,
+            ])
+            .fails_unchanged(
+                9,
+                &["not writable", "choose another -o", named.to_str().unwrap()],
+            );
+        assert!(
+            !run.stderr.contains("--dest") && !run.stderr.contains(".gljob-"),
+            "{run}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+}

@@ -104,7 +104,12 @@ fn python_gitlab_works_against_the_fake_in_both_storage_modes() {
         );
         assert_eq!(
             route("project jobs")["ids"],
-            serde_json::json!([demo::DEPLOY_JOB, demo::TOKEN_JOB, demo::FINISHED_JOB]),
+            serde_json::json!([
+                demo::DEPLOY_JOB,
+                demo::TOKEN_JOB,
+                demo::FINISHED_JOB,
+                demo::OWN_BUILD_JOB
+            ]),
             "{said}"
         );
         assert_eq!(

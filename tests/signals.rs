@@ -97,3 +97,38 @@ fn a_stale_staging_directory_of_a_killed_run_is_removed() {
     assert!(!stale.exists());
     assert_no_temp(g.dir());
 }
+
+/// A signal while the body is flowing unwinds at once: it is never reported as an
+/// interrupted download about to resume (issue 14).
+#[test]
+fn sigint_during_a_download_is_not_reported_as_a_retry() {
+    let server = crate::util::server_with(fake_gitlab::Config {
+        throttle_bytes_per_sec: Some(200_000),
+        ..fake_gitlab::Config::default()
+    });
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    publish_build(
+        &server,
+        fake_gitlab::zips::build(&[fake_gitlab::zips::Entry::file("d.bin", &data, 0o644).stored()]),
+    );
+    let mut g = gljob(&server);
+    let before = snapshot(g.dir());
+    let child = g
+        .args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .spawn();
+    server
+        .wait_for_request(Duration::from_secs(10), |r| {
+            r.path.contains("/download")
+                && r.header("range").is_some_and(|v| v.starts_with("bytes=0-"))
+        })
+        .expect("gljob asked for the rest of the archive");
+    kill(&child, "-INT");
+    let run = g.wait(child);
+    run.code(130).stderr_has(&["SIGINT"]);
+    assert!(
+        !run.stderr.contains("resuming") && !run.stderr.contains("retrying"),
+        "{run}"
+    );
+    assert_eq!(snapshot(g.dir()), before);
+    assert_no_temp(g.dir());
+}

@@ -404,3 +404,16 @@ fn an_api_url_with_userinfo_is_refused_without_showing_it() {
     assert!(!run.stderr.contains("s3cr3t"), "{run}");
     assert!(server.requests().is_empty());
 }
+
+/// An https:// URL pointed at a plain-HTTP server: the message says so and names the
+/// scheme, instead of rustls's "received corrupt message of type InvalidContentType".
+#[test]
+fn an_https_url_to_a_plain_http_server_says_to_check_the_scheme() {
+    let server = server();
+    let https = server.api_url().replacen("http://", "https://", 1);
+    let run = gljob(&server).env("CI_API_V4_URL", &https).arg("job").run();
+    run.code(7)
+        .stderr_has(&["answered in plain HTTP", "https://", "scheme"]);
+    assert!(!run.stderr.contains("InvalidContentType"), "{run}");
+    assert!(!run.stderr.contains("retrying"), "not worth a retry\n{run}");
+}

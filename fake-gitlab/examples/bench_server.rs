@@ -14,7 +14,9 @@
 //! GitLab with one successful pipeline on ref `bench` of project 1 whose jobs are named after
 //! the workloads and serve their archives from disk ([`Archive::File`]). It prints `export`
 //! lines (`CI_API_V4_URL`, `CI_SERVER_URL`, `CI_PROJECT_ID`, `CI_JOB_TOKEN`, `BENCH_REF`,
-//! `BENCH_CONTROL_PORT`), then `READY`, and serves until killed. Each connection to
+//! `BENCH_CONTROL_PORT`), then `READY`, and serves until killed; with `--background` it
+//! prints the exports (and `FAKE_GITLAB_PID`) once listening and returns, serving on, for
+//! `eval "$(bench_server serve --dir D --background)"` by hand. Each connection to
 //! `127.0.0.1:BENCH_CONTROL_PORT` gets one JSON line and is closed:
 //! `{"bytes_sent":N,"requests":N,"storage_requests":N}` ([`Server::bytes_sent`] and the request
 //! log), so a harness can take the difference across one client run.
@@ -27,7 +29,7 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 use fake_gitlab::zips::{self, PseudoRandom};
-use fake_gitlab::{Archive, Config, Origin, Server, TOKEN, demo};
+use fake_gitlab::{Archive, Config, Origin, Server, TOKEN, background, demo};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -87,12 +89,23 @@ struct Serve {
     /// pace archive bodies to this many bytes per second (all connections together)
     #[argh(option)]
     throttle: Option<u64>,
+    /// print the export lines once listening (and FAKE_GITLAB_PID), then return and serve
+    /// on in the background: for eval "$(bench_server serve --dir D --background)"
+    #[argh(switch)]
+    background: bool,
+    /// with --background: append the request log to FILE (default: no log)
+    #[argh(option, arg_name = "FILE")]
+    log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
     let result = match args.command {
         Command::Generate(g) => generate(&g.dir, g.quick),
+        Command::Serve(s) if s.background && !background::is_child() => {
+            let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+            background::relaunch(&background::child_args(&raw), s.log.as_deref())
+        }
         Command::Serve(s) => serve(&s),
         Command::FanIn(f) => fan_in(&f),
     };

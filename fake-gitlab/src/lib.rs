@@ -47,12 +47,14 @@
 //! | 2 | `group/sub/my.project` | `[1]` | old path `group/sub/old.project` (GET → 301 to id 2) |
 //! | 3 | `other/locked` | `[]` | job token of project 1 → 403 "…not allowed from project1 to locked." |
 //! | 4 | `other/public` | `[]` | public: artifacts readable anyway |
+//! | 5 | `group/backend` | `[1]` | the README's cross-project example |
 //!
 //! Pipelines and jobs (job names exact; "sample" = [`zips::sample()`], "decoy" = an archive
 //! holding only [`demo::DECOY_FILE`], so fetching the wrong job is visible):
 //!
 //! | pipeline | project | ref | status | jobs (id name: archive) |
 //! |---|---|---|---|---|
+//! | 5 | 1 | `main` | success (older than 6; the README's example) | 5 `build` (stage build): `dist/app.tar.gz`, `dist/bin/app` (0755) |
 //! | 6 | 1 | `main` | running | 7 `setup` (success, the [`FINISHED_TOKEN`]'s job): `setup/env.txt`; 8 `rubocop` (running, the [`TOKEN`]'s job): none |
 //! | 20 | 2 | `main` | success (older) | 100 `build`: decoy |
 //! | 21 | 2 | `main` | success (newest success on main) | 101 `build` retried: decoy; 102 `build`: sample; 103 `test 1/3`: sample; 104 `we#ird?%+ ü`: sample; 105 `no-artifacts`: none; 106 `expired`: sample, expired |
@@ -65,6 +67,7 @@
 //! | 28 | 1 | `main` | running, source `pipeline` (multi-project downstream of 26) | 164 `deploy` running: none |
 //! | 30 | 3 | `main` | success | 130 `build`: sample |
 //! | 40 | 4 | `main` | success | 140 `build`: sample |
+//! | 41 | 5 | `v1.2.3` (tag) | success | 170–172 `test 1/3`…`test 3/3`: `reports/junit-N.xml`, `coverage/part-N.txt` |
 //!
 //! Jobs are `success` and in stage `test` unless said; pipelines have source `push` and a
 //! deterministic sha ([`pipeline_sha`]). Bridges (trigger jobs) share the jobs' id sequence
@@ -129,6 +132,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod background;
 mod content;
 mod http;
 mod routes;

@@ -2,19 +2,21 @@
 //! python-gitlab) by hand and for the README demo.
 //!
 //! It serves the demo world and prints `export …` lines for a shell to eval, then runs until
-//! SIGINT, SIGTERM or SIGHUP (and then removes the CA it generated for `--tls`):
+//! SIGINT, SIGTERM or SIGHUP (and then removes the CA it generated for `--tls`). With
+//! `--background` it prints them once it listens and returns, serving on in the background
+//! (see `background.rs` for why a plain `eval "$(fake-gitlab)"` could never return):
 //!
 //! ```text
-//! fake-gitlab --object-storage > fg.env &
-//! sleep 1; . ./fg.env
+//! eval "$(target/debug/fake-gitlab --object-storage --background)"
 //! gljob fetch --project group/sub/my.project --ref main --job build --dest out
+//! kill "$FAKE_GITLAB_PID"
 //! ```
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use fake_gitlab::{Config, Edition, Server, TOKEN, demo};
+use fake_gitlab::{Config, Edition, Server, TOKEN, background, demo};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -22,9 +24,16 @@ use signal_hook::iterator::Signals;
 /// CI_SERVER_URL, CI_PROJECT_ID, CI_JOB_TOKEN, CI_PIPELINE_ID (and CI_SERVER_TLS_CA_FILE with
 /// --tls) on stdout,
 /// logs one line per request on stderr, and runs until SIGINT, SIGTERM or SIGHUP.
-/// Example: fake-gitlab --tls --object-storage > env.sh & sleep 1; . ./env.sh
+/// Example: eval "$(fake-gitlab --tls --object-storage --background)"; …; kill "$FAKE_GITLAB_PID"
 #[derive(FromArgs)]
 struct Args {
+    /// print the export lines once listening (and FAKE_GITLAB_PID), then return and serve
+    /// on in the background: for eval "$(fake-gitlab --background)"
+    #[argh(switch)]
+    background: bool,
+    /// with --background: append the request log to FILE (default: no log)
+    #[argh(option, arg_name = "FILE")]
+    log: Option<std::path::PathBuf>,
     /// port of the API origin (default: any free port)
     #[argh(option, default = "0")]
     port: u16,
@@ -70,6 +79,22 @@ fn main() -> ExitCode {
             };
         }
     };
+    if args.log.is_some() && !args.background {
+        eprintln!(
+            "fake-gitlab: --log goes with --background (in the foreground the log is stderr)"
+        );
+        return ExitCode::from(2);
+    }
+    if args.background && !background::is_child() {
+        let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        return match background::relaunch(&background::child_args(&raw), args.log.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fake-gitlab: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -105,7 +130,6 @@ fn run(args: Args) -> std::io::Result<()> {
     writeln!(out, "export CI_SERVER_URL={}", server.server_url())?;
     writeln!(out, "export CI_PROJECT_ID={}", demo::OWN_PROJECT)?;
     writeln!(out, "export CI_JOB_TOKEN={TOKEN}")?;
-    // After the first four, which the README takes with `head -n 4`.
     writeln!(out, "export CI_PIPELINE_ID={}", demo::OWN_PIPELINE)?;
     if let Some(ca) = server.ca_file() {
         writeln!(
@@ -114,15 +138,19 @@ fn run(args: Args) -> std::io::Result<()> {
             shell_quote(&ca.display().to_string())
         )?;
     }
+    if background::is_child() {
+        // The parent stops reading here and returns; nothing is written to stdout again.
+        writeln!(out, "{}", background::READY)?;
+    }
     out.flush()?;
     drop(out);
 
     eprintln!(
-        "fake-gitlab: API {}, storage {} (object storage {}). Try project {} (group/sub/my.project), ref main, job build.",
+        "fake-gitlab: API {}, storage {} (object storage {}). Try gljob fetch --ref main --job build (project {}), or --project group/sub/my.project.",
         server.api_url(),
         server.storage_url(),
         if args.object_storage { "on" } else { "off" },
-        demo::PROJECT,
+        demo::OWN_PROJECT,
     );
     // Until a signal says stop; then `server` drops, which removes the generated CA (a bare
     // `kill` used to leave it in the temporary directory).

@@ -132,6 +132,25 @@ pub mod demo {
     pub const PACKAGE_JOB: u64 = 163;
     /// `deploy` in pipeline 28 (project 1, the multi-project downstream): running, no archive.
     pub const DEPLOY_JOB: u64 = 164;
+    // ---- the README's `.gitlab-ci.yml` example (its section "In `.gitlab-ci.yml`"), which
+    // runs in gljob's tests as a job of project 1 (`tests/readme.rs`); see `World::demo`.
+
+    /// `group/backend`: allowlist `[1]`, so project 1's jobs may fetch from it.
+    pub const BACKEND_PROJECT: u64 = 5;
+    /// Project 1, `main`, success: the last good build of the TOKEN's own project (older
+    /// than the running pipeline 6 that holds the TOKEN's job).
+    pub const OWN_MAIN_PIPELINE: u64 = 5;
+    /// `build` in pipeline 5: [`APP_TARBALL`] and [`APP_BINARY`] (mode 0755).
+    pub const OWN_BUILD_JOB: u64 = 5;
+    /// The release tarball of [`OWN_BUILD_JOB`]'s archive.
+    pub const APP_TARBALL: &str = "dist/app.tar.gz";
+    /// The executable of [`OWN_BUILD_JOB`]'s archive (mode 0755).
+    pub const APP_BINARY: &str = "dist/bin/app";
+    /// Project 5, tag `v1.2.3`, success.
+    pub const BACKEND_TAG_PIPELINE: u64 = 41;
+    /// `test 1/3` … `test 3/3` in pipeline 41: each `reports/junit-N.xml` and
+    /// `coverage/part-N.txt` (what `--path "reports/**"` leaves out).
+    pub const BACKEND_TEST_JOBS: [u64; 3] = [170, 171, 172];
 }
 
 /// Everything the fake serves.
@@ -542,9 +561,62 @@ impl World {
         p4.public = true;
         p4.allowlist = Vec::new();
 
+        w.add_project(demo::BACKEND_PROJECT, "group/backend");
+
         w.demo_by_ref_story();
         w.demo_fan_in_story();
+        w.demo_readme_story();
         w
+    }
+
+    /// What the README's `.gitlab-ci.yml` example fetches, as a job of project 1 (ids 5, 41,
+    /// 170–172): the newest successful `build` on `main` of the job's own project, and
+    /// `test 1/3` … `test 3/3` of tag `v1.2.3` in `group/backend`.
+    fn demo_readme_story(&mut self) {
+        let own = demo::OWN_MAIN_PIPELINE;
+        self.push_pipeline(own, demo::OWN_PROJECT, "main", "success");
+        let build = zips::build(&[
+            Entry::file(
+                demo::APP_TARBALL,
+                b"the release tarball of build (job 5), pipeline 5 on main\n",
+                0o644,
+            ),
+            Entry::file(
+                demo::APP_BINARY,
+                b"#!/bin/sh\necho app built by job 5\n",
+                0o755,
+            ),
+        ]);
+        self.push_job(
+            demo::OWN_BUILD_JOB,
+            own,
+            "build",
+            "success",
+            Some(Archive::from(build)),
+        );
+        self.job_mut(demo::OWN_BUILD_JOB).expect("build").stage = "build".to_string();
+
+        let tag = demo::BACKEND_TAG_PIPELINE;
+        self.push_pipeline(tag, demo::BACKEND_PROJECT, "v1.2.3", "success");
+        self.pipeline_mut(tag)
+            .expect("the backend's tag pipeline")
+            .tag = true;
+        for (n, id) in (1..).zip(demo::BACKEND_TEST_JOBS) {
+            let report = format!("reports/junit-{n}.xml");
+            let xml = format!("<testsuite name=\"test {n}/3\" tests=\"9\" failures=\"0\"/>\n");
+            let coverage = format!("coverage/part-{n}.txt");
+            let archive = zips::build(&[
+                Entry::file(&coverage, b"lines: 87%\n", 0o644),
+                Entry::file(&report, xml.as_bytes(), 0o644),
+            ]);
+            self.push_job(
+                id,
+                tag,
+                &format!("test {n}/3"),
+                "success",
+                Some(Archive::from(archive)),
+            );
+        }
     }
 
     /// The pipelines and jobs that by-ref and by-id downloads pick from (ids below 150).

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -956,6 +957,73 @@ fn the_standalone_server_removes_its_ca_on_sigterm() {
         !ca.parent().unwrap().exists(),
         "its directory is left behind"
     );
+}
+
+/// `--background` (issue 14): `eval "$(fake-gitlab --background)"` returns once the
+/// server listens — the command substitution sees the end of its output — and the server
+/// it leaves behind serves the exports it printed until `kill "$FAKE_GITLAB_PID"`.
+#[test]
+fn the_standalone_server_in_the_background_returns_once_listening() {
+    use std::process::Command;
+    let dir = tempfile_dir();
+    let log = dir.join("fake.log");
+    // In sh, as a person pastes it: the eval returns, then the exports are in the shell.
+    let script = format!(
+        "eval \"$('{}' --tls --background --log '{}')\" && printf '%s %s %s\\n' \"$FAKE_GITLAB_PID\" \"$CI_SERVER_URL\" \"$CI_SERVER_TLS_CA_FILE\"",
+        env!("CARGO_BIN_EXE_fake-gitlab"),
+        log.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let [pid, url, ca] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("three values: {line:?}");
+    };
+    let stop = Stop(pid.to_string());
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert!(Path::new(ca).is_file(), "{ca}");
+    // It serves: a plain TCP connection gets a TLS answer (the fake's own TLS test shows
+    // the handshake; here it is enough that something listens on the printed port).
+    TcpStream::connect(("127.0.0.1", port_of(url))).expect("the background server listens");
+    drop(stop);
+    // The log holds the startup line (stderr of the background server).
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("fake-gitlab: API https://127.0.0.1:"),
+        "{}",
+        log.display()
+    );
+
+    // A background server that cannot start says so, instead of the exports.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_fake-gitlab"))
+        .args(["--port", &port, "--background"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ended before it was ready"),
+        "{out:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kills the background server on drop, so a failing assertion leaves no process behind.
+struct Stop(String);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg(&self.0).status();
+    }
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fake-gitlab-bg-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// The file of a one-file archive served for `target` (200 asserted).

@@ -1,14 +1,13 @@
 //! `gljob fetch`: the orchestration of "which jobs?" (`select.rs`), "get the bytes"
 //! (`download.rs`) and "write them" (`extract.rs`, `merge.rs`, `commit.rs`): choose the
 //! jobs, download and unpack each into staging, merge them, commit all or nothing. Also one
-//! file (`--file`, GitLab's single-file routes), a filter (`--path`) and a listing
-//! (`--list`).
+//! file (`--file`, `single.rs`), a filter (`--path`) and a listing (`--list`). Inside GitLab
+//! CI the work before the summary line is a collapsed section of the job log
+//! (`progress::Section`).
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::Result;
@@ -20,53 +19,139 @@ use crate::cli::{FetchArgs, usage};
 use crate::commit;
 use crate::config::Config;
 use crate::download::{self, Remote};
-use crate::error::{Failure, Kind, fail, fs_failure};
+use crate::error::{Failure, Kind, fail};
 use crate::extract::{self, Target, Unpacked};
 use crate::glob::Globs;
 use crate::merge::{self, Part};
 use crate::output::bytes;
-use crate::progress::Progress;
-use crate::select::{self, Chosen, Selection};
+use crate::progress::{Progress, Section};
+use crate::select::{self, By, Chosen, Selection};
 use crate::signals;
-use crate::staging::{Staging, TREE};
+use crate::single;
+use crate::staging::{Staging, TREE, TempDir};
 use crate::term::{self, escape};
-use crate::transport::HttpError;
 use crate::zipfmt::Type;
 
 pub fn run(config: &Config, args: FetchArgs) -> Result<()> {
-    if args.output.is_some() && args.file.is_none() {
-        return Err(usage("--output goes with --file").into());
-    }
-    if args.file.is_some() && (args.list || !args.path.is_empty()) {
-        return Err(
-            usage("--file fetches one file; it cannot be combined with --list or --path").into(),
-        );
-    }
-    if args.list && args.dest.is_some() {
-        return Err(usage("--list writes nothing, so --dest has no meaning with it").into());
-    }
-    if args.per_job && (args.list || args.file.is_some()) {
-        return Err(
-            usage("--per-job arranges unpacked files; --list and --file unpack nothing").into(),
-        );
-    }
+    // Which flags combine was decided at parsing (`cli::check`); these need the environment
+    // or the file system.
     let limits = limits(&args)?;
     let selection = Selection::from_args(&args, config)?;
+    let output = match &args.file {
+        Some(entry) => Some(single::Output::new(args.output.as_deref(), entry)?),
+        None => None,
+    };
     let mut api = Api::for_fetch(config)?;
     api.transport.set_quiet(args.quiet);
     signals::install();
+    let mut section = Section::start(args.quiet, &header(&args, &selection, output.as_ref()));
 
     if args.file.is_some() || args.list {
         let chosen = match selection.direct() {
             Some(chosen) => chosen,
             None => one(select::resolve(&api, &selection, args.quiet)?)?,
         };
-        if let Some(entry) = &args.file {
-            return fetch_file(&api, &chosen, entry, args.output.as_deref());
+        if let (Some(entry), Some(output)) = (&args.file, &output) {
+            let started = std::time::Instant::now();
+            let fetched = single::fetch(
+                &api,
+                &chosen,
+                entry,
+                output,
+                &limits,
+                args.quiet,
+                &mut section,
+            )?;
+            return file_summary(&args, &selection, output, &fetched, started);
         }
-        return list(&api, &chosen, &limits, args.json, args.quiet);
+        let globs = Globs::new(&args.path);
+        return list(&api, &chosen, &limits, &globs, &args, &mut section);
     }
-    unpack(&api, &selection, &args, &limits)
+    unpack(&api, &selection, &args, &limits, &mut section)
+}
+
+/// The header of the job log's section (`progress::Section`): what is fetched, from where,
+/// to where, in the user's terms (the jobs are not looked up yet).
+fn header(args: &FetchArgs, selection: &Selection, output: Option<&single::Output>) -> String {
+    let names = |jobs: &[String]| {
+        let quoted: Vec<String> = jobs.iter().map(|j| format!("{j:?}")).collect();
+        format!(
+            "job{} {}",
+            if jobs.len() == 1 { "" } else { "s" },
+            quoted.join(", ")
+        )
+    };
+    let which = match &selection.by {
+        By::Id(id) => format!("job {id}"),
+        By::Ref {
+            git_ref,
+            jobs,
+            latest: false,
+        } => {
+            format!("{} (the newest successful one on {git_ref:?})", names(jobs))
+        }
+        By::Ref {
+            git_ref,
+            jobs,
+            latest: true,
+        } => {
+            format!(
+                "{} of the latest successful pipeline for {git_ref:?}",
+                names(jobs)
+            )
+        }
+        By::Pipeline {
+            id, children, jobs, ..
+        } => {
+            let children: String = children.iter().map(|c| format!(", child {c:?}")).collect();
+            format!("{} of pipeline {id}{children}", names(jobs))
+        }
+    };
+    let what = match (&args.file, args.list) {
+        (Some(entry), _) => format!("fetching {entry:?} from the artifacts of"),
+        (None, true) => "listing the artifacts of".to_string(),
+        (None, false) => "fetching the artifacts of".to_string(),
+    };
+    let to = match (output, args.list) {
+        (Some(output), _) => format!(" to {}", output.shown()),
+        (None, true) => String::new(),
+        (None, false) => format!(" into {}", args.dest.as_deref().unwrap_or(".")),
+    };
+    format!("gljob: {what} {which} in project {}{to}", selection.project)
+}
+
+/// The summary of `--file`: a line on stderr, and with `--json` (only to a file: stdout is
+/// the file's otherwise) the same as JSON on stdout.
+fn file_summary(
+    args: &FetchArgs,
+    selection: &Selection,
+    output: &single::Output,
+    fetched: &single::Fetched,
+    started: std::time::Instant,
+) -> Result<()> {
+    let seconds = started.elapsed().as_secs_f64();
+    let mode = fetched.mode.map(|m| format!("{m:o}"));
+    if args.json {
+        let summary = json!({
+            "project": selection.project,
+            "jobs": [fetched.chosen.json()],
+            "file": fetched.entry, "bytes": fetched.bytes, "mode": mode,
+            "download_bytes": fetched.download_bytes,
+            "seconds": (seconds * 1000.0).round() / 1000.0, "output": output.shown(),
+        });
+        term::stdout(format!("{summary}\n").as_bytes())?;
+    }
+    if !args.quiet {
+        let mode = mode.map(|m| format!(", mode {m}")).unwrap_or_default();
+        term::stderr(&format!(
+            "gljob: fetched {} ({}{mode}) from {} to {} in {seconds:.1} s\n",
+            escape(&fetched.entry),
+            bytes(fetched.bytes),
+            escape(&fetched.chosen.describe()),
+            escape(&output.shown()),
+        ));
+    }
+    Ok(())
 }
 
 /// The one job `--file` and `--list` need.
@@ -126,7 +211,13 @@ const ARCHIVE: &str = "artifacts.zip";
 
 /// The whole fetch: choose the jobs, download and unpack each into staging (a few at a
 /// time), merge them, commit.
-fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -> Result<()> {
+fn unpack(
+    api: &Api,
+    selection: &Selection,
+    args: &FetchArgs,
+    limits: &Limits,
+    section: &mut Section,
+) -> Result<()> {
     let dest = PathBuf::from(args.dest.as_deref().unwrap_or("."));
     let globs = Globs::new(&args.path);
     let started = std::time::Instant::now();
@@ -162,6 +253,8 @@ fn unpack(api: &Api, selection: &Selection, args: &FetchArgs, limits: &Limits) -
     };
     commit::commit(&mut staging)?;
     drop(staging);
+    section.end();
+    warn_unmatched(&globs, args.quiet);
 
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
@@ -439,6 +532,20 @@ fn unpack_while_downloading(
     })
 }
 
+/// A `--path` that matched nothing while the others matched: a typo the fetch would
+/// otherwise pass over in silence. (Nothing matched at all is exit 6, [`no_match`].)
+fn warn_unmatched(globs: &Globs, quiet: bool) {
+    if quiet {
+        return;
+    }
+    for glob in globs.unmatched() {
+        term::stderr(&format!(
+            "gljob: warning: --path {} matched no entry (the other --path globs did)\n",
+            escape(&format!("{glob:?}"))
+        ));
+    }
+}
+
 /// `--path` matched nothing: name the globs and a few entries that exist.
 fn no_match(globs: &[String], examples: &[String]) -> Failure {
     fail(Kind::NotFound, format!("--path {} matched no entry of the archive", globs.join(" --path ")))
@@ -446,33 +553,39 @@ fn no_match(globs: &[String], examples: &[String]) -> Failure {
         .hint("globs match archive paths: dist/** for a tree, *.xml for a name at any depth; --list shows every entry")
 }
 
-/// `--list`: the entries with mode, size and path; `--json` for scripts. Writes nothing to
-/// the workspace: the archive goes to a temporary directory that is always removed. The
-/// archive is checked like any other, so a hostile one is refused here too.
-fn list(api: &Api, chosen: &Chosen, limits: &Limits, json: bool, quiet: bool) -> Result<()> {
+/// `--list`: the entries with mode, size and path (those `--path` selects, if given);
+/// `--json` for scripts. Writes nothing to the workspace: the archive goes to a temporary
+/// directory that is always removed. The whole archive is checked like any other, so a
+/// hostile one is refused here too.
+fn list(
+    api: &Api,
+    chosen: &Chosen,
+    limits: &Limits,
+    globs: &Globs,
+    args: &FetchArgs,
+    section: &mut Section,
+) -> Result<()> {
     let temp = TempDir::new()?;
-    let path = temp.0.join(ARCHIVE);
-    let mut progress = Progress::new(quiet);
+    let mut progress = Progress::new(args.quiet);
     let ((archive, plan), _) = select::with_fallback(api, chosen, |chosen| {
         let url = api.url(&chosen.archive_path());
         download::with_restarts(&api.transport, || {
-            let _ = fs::remove_file(&path);
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| fs_failure("cannot create the temporary archive", &path, e))?;
+            let (file, path) = temp.fresh_file(ARCHIVE)?;
             let archive = Remote::open(&api.transport, &url, file, &path, &mut progress)?;
-            let plan = archive::plan(&archive, limits, &|_: &str| true)?;
+            let plan = archive::plan(&archive, limits, &|p: &str| globs.keep(p))?;
+            if !globs.is_empty() && plan.files == 0 {
+                return Err(no_match(&args.path, &plan.examples).into());
+            }
             // Only symlinks need their data (the target) to be listed.
-            let links = archive::ranges(&archive, &plan, &|p: &str| plan.is_link(p))?;
+            let links =
+                archive::ranges(&archive, &plan, &|p: &str| plan.is_link(p) && globs.keep(p))?;
             archive.fetch_ranges(&links, &mut progress)?;
             Ok((archive, plan))
         })
     })?;
     progress.clear();
+    section.end();
+    let json = args.json;
     let mut out = std::io::BufWriter::new(Vec::new());
     if json {
         out.write_all(b"[")?;
@@ -484,6 +597,9 @@ fn list(api: &Api, chosen: &Chosen, limits: &Limits, json: bool, quiet: bool) ->
         let Some((path, kind)) = archive::judge(&c)? else {
             continue;
         };
+        if !globs.keep(&path) {
+            continue;
+        }
         let mode = archive::mode(&c);
         let target = match kind {
             Type::Symlink => Some(archive::link_target(&archive, &c, &path, &plan)?),
@@ -520,142 +636,8 @@ fn list(api: &Api, chosen: &Chosen, limits: &Limits, json: bool, quiet: bool) ->
         out.write_all(b"]\n")?;
     }
     term::stdout(&out.into_inner()?)?;
+    warn_unmatched(globs, args.quiet);
     Ok(())
-}
-
-/// `--file`: one entry through GitLab's single-file route, streamed to stdout or atomically
-/// to a file (a temporary beside it, renamed when complete).
-fn fetch_file(api: &Api, chosen: &Chosen, entry: &str, output: Option<&str>) -> Result<()> {
-    let ((response, url), _) = select::with_fallback(api, chosen, |chosen| {
-        let url = api.url(&chosen.file_path(entry));
-        match api.transport.get(&url, &[]) {
-            Ok(response) => Ok((response, url)),
-            Err(e)
-                if e.downcast_ref::<HttpError>()
-                    .is_some_and(|h| h.status == 404 && h.says("404 page not found")) =>
-            {
-                Err(chosen.explain_file(api, e, entry))
-            }
-            Err(e) => Err(e),
-        }
-    })?;
-    download::check_content_type(&url, &response)?;
-    let expected = response.body().content_length();
-    let mut reader = response.into_body().into_reader();
-    match output {
-        None | Some("-") => {
-            let mut stdout = std::io::stdout().lock();
-            let copied = copy(&mut reader, &mut stdout, expected, &url).or_else(broken_pipe_ok)?;
-            let _ = copied;
-            Ok(())
-        }
-        Some(path) => {
-            let target = Path::new(path);
-            let dir = target
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let name = target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let temp = dir.join(format!(".{name}.gljob-{}.tmp", std::process::id()));
-            signals::remove_on_signal(&temp, &[]);
-            let result = (|| -> Result<()> {
-                let mut file =
-                    File::create_new(&temp).map_err(|e| fs_failure("cannot create", &temp, e))?;
-                copy(&mut reader, &mut file, expected, &url)?;
-                file.sync_all()
-                    .map_err(|e| fs_failure("cannot write", &temp, e))?;
-                fs::rename(&temp, target)
-                    .map_err(|e| fs_failure("cannot move into place", target, e))?;
-                Ok(())
-            })();
-            if result.is_err() {
-                let _ = fs::remove_file(&temp);
-            }
-            signals::forget(&temp);
-            result
-        }
-    }
-}
-
-fn broken_pipe_ok(err: anyhow::Error) -> Result<u64> {
-    match err.downcast_ref::<std::io::Error>() {
-        Some(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        _ => Err(err),
-    }
-}
-
-/// Copies a body, checking for signals and that its length is what the server announced.
-fn copy(
-    reader: &mut impl Read,
-    out: &mut impl Write,
-    expected: Option<u64>,
-    url: &str,
-) -> Result<u64> {
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut copied = 0u64;
-    loop {
-        signals::check()?;
-        let n = reader.read(&mut buf).map_err(|e| {
-            fail(Kind::Network, format!("the download broke off after {copied} bytes: {e}"))
-                .detail(format!("tried: GET {}", crate::url::redact(url)))
-                .hint("retry the job; single files cannot be resumed (GitLab's single-file routes do not support Range)")
-        })?;
-        if n == 0 {
-            break;
-        }
-        out.write_all(&buf[..n])?;
-        copied += n as u64;
-    }
-    out.flush()?;
-    if expected.is_some_and(|e| e != copied) {
-        return Err(fail(
-            Kind::Network,
-            format!(
-                "the download ended after {copied} of {} bytes",
-                expected.unwrap_or(0)
-            ),
-        )
-        .detail(format!("tried: GET {}", crate::url::redact(url)))
-        .hint("retry the job")
-        .into());
-    }
-    Ok(copied)
-}
-
-/// A temporary directory outside the workspace (for `--list`), removed on drop or signal.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<TempDir> {
-        let path = std::env::temp_dir().join(format!(
-            "gljob-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        ));
-        signals::remove_on_signal(&path, &[]);
-        // Private: entries the archive marks 0600 wait here.
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .map_err(|e| {
-                fs_failure("cannot create a temporary directory", &path, e)
-                    .hint("set TMPDIR to a writable directory")
-            })?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-        signals::forget(&self.0);
-    }
 }
 
 #[cfg(test)]
