@@ -218,7 +218,7 @@ fn unpack_share<S: Source + ?Sized>(
             let target = archive::link_target(source, &c, &rel, plan)?;
             parent
                 .symlink(&target, name)
-                .map_err(|e| placement_failure(&rel, &path, e))?;
+                .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
             done.files += 1;
             continue;
         }
@@ -230,7 +230,7 @@ fn unpack_share<S: Source + ?Sized>(
         let mode = archive::mode(&c);
         let mut out = parent
             .create_file(name, mode)
-            .map_err(|e| placement_failure(&rel, &path, e))?;
+            .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
         let mut copied = 0u64;
         loop {
             let n = match reader.read(&mut buf) {
@@ -300,6 +300,32 @@ impl Parents {
             Some((_, dir)) => Ok(dir),
             None => Err(io::ErrorKind::NotFound.into()),
         }
+    }
+}
+
+/// Adds to a collision refusal the name the entry collided with, when the filesystem
+/// folded case (a Unicode normalisation cannot be told here without its tables).
+fn name_clash(parent: &Dir, name: &str, err: anyhow::Error) -> anyhow::Error {
+    let collided = err
+        .downcast_ref::<Failure>()
+        .is_some_and(|f| f.title.contains("collides"));
+    let lower = name.to_lowercase();
+    let other = collided
+        .then(|| parent.names().ok())
+        .flatten()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.into_string().ok())
+        .find(|n| n != name && n.to_lowercase() == lower);
+    match (other, err.downcast::<Failure>()) {
+        (Some(other), Ok(f)) => f
+            .detail(format!(
+                "it is the same name as {:?} there",
+                crate::term::escape(&other)
+            ))
+            .into(),
+        (_, Ok(f)) => f.into(),
+        (_, Err(e)) => e,
     }
 }
 

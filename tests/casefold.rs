@@ -287,7 +287,7 @@ fn names_that_collide_only_when_folded() {
             RawEntry::file("README", b"upper"),
             RawEntry::file("readme", b"lower"),
         ]),
-        &["\"readme\"", COLLIDES],
+        &["\"readme\"", COLLIDES, "the same name as \"README\""],
     );
     // Unicode normalisation: `é` precomposed and as `e` + combining acute.
     p.refused(
