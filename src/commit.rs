@@ -185,7 +185,26 @@ fn preflight(
                 preflight(&sub_tree, &sub_dest, dest_path, &child, step)?;
             }
             (true, Some((FileKind::Symlink, _))) => {
-                return Err(through_symlink(&target, &child));
+                // On a case-folding filesystem the link may be spelt otherwise on disk.
+                let lower = name.to_lowercase();
+                let on_disk = dest
+                    .names()
+                    .ok()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.into_string().ok())
+                    .find(|n| n != name && n.to_lowercase() == lower);
+                let target = match &on_disk {
+                    Some(spelt) => dest_path.join(join(rel, spelt)),
+                    None => target,
+                };
+                let mut refusal = through_symlink(&target, &child);
+                if let Some(spelt) = on_disk {
+                    refusal = refusal.detail(format!(
+                        "the destination's filesystem takes {name:?} for its symlink {spelt:?}: names that differ in case are one name there"
+                    ));
+                }
+                return Err(refusal.into());
             }
             (true, Some(_)) => {
                 return Err(conflict(
@@ -425,7 +444,7 @@ fn changed(target: &Path) -> anyhow::Error {
     .into()
 }
 
-fn through_symlink(target: &Path, rel: &str) -> anyhow::Error {
+fn through_symlink(target: &Path, rel: &str) -> crate::error::Failure {
     fail(
         Kind::Archive,
         format!(
@@ -437,7 +456,6 @@ fn through_symlink(target: &Path, rel: &str) -> anyhow::Error {
         "the archive has a directory {rel:?} where the destination has a symlink"
     ))
     .hint("gljob never writes through symlinks; remove the symlink or choose another --dest")
-    .into()
 }
 
 fn conflict(target: &Path, what: &str) -> anyhow::Error {
