@@ -75,6 +75,8 @@ pub struct Plan {
     pub dir_crc: u32,
     /// Selected entries that are files or symlinks, and their declared bytes.
     pub files: u64,
+    /// Selected directory entries with a time of their own (to be set after their contents).
+    pub dated_dirs: u64,
     pub bytes: u64,
     /// How paths are hashed ([`Plan::links`]).
     pub keys: PathKeys,
@@ -161,6 +163,7 @@ pub fn plan<S: Source + ?Sized>(
         dir,
         dir_crc: 0,
         files: 0,
+        dated_dirs: 0,
         bytes: 0,
         keys,
         links: HashSet::new(),
@@ -243,6 +246,9 @@ pub fn plan<S: Source + ?Sized>(
                 ),
                 "--max-entries",
             ));
+        }
+        if keep(&path) && kind == Type::Dir && c.mtime.is_some() {
+            plan.dated_dirs += 1;
         }
         if keep(&path) && kind != Type::Dir {
             plan.files += 1;

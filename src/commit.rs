@@ -27,7 +27,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::dirs::{self, Dir, Id, Kind as FileKind};
+use crate::dirs::{self, Dir, Id, Kind as FileKind, join};
 use crate::error::{Kind, fail, fs_failure};
 use crate::signals;
 use crate::staging::{Staging, TREE, lock_dest};
@@ -228,26 +228,9 @@ fn preflight(
     Ok(())
 }
 
-fn join(rel: &str, name: &str) -> String {
-    if rel.is_empty() {
-        name.to_string()
-    } else {
-        format!("{rel}/{name}")
-    }
-}
-
 /// `a/b/c` as (`a/b`, `c`).
 fn split(rel: &str) -> (&str, &str) {
     rel.rsplit_once('/').unwrap_or(("", rel))
-}
-
-/// Opens `rel` below `root` without following links ("" is `root` itself).
-fn open_rel(root: &Dir, rel: &str) -> std::io::Result<Dir> {
-    if rel.is_empty() {
-        root.try_clone()
-    } else {
-        root.open_path(Path::new(rel))
-    }
 }
 
 /// Handles on the staged and the destination parent of the last step's path: steps come
@@ -261,8 +244,8 @@ struct Parents {
 impl Parents {
     fn get(&mut self, tree: &Dir, dest: &Dir, rel: &str) -> std::io::Result<(&Dir, &Dir)> {
         if self.rel.as_deref() != Some(rel) {
-            self.tree = Some(open_rel(tree, rel)?);
-            self.dest = Some(open_rel(dest, rel)?);
+            self.tree = Some(tree.open_path(Path::new(rel))?);
+            self.dest = Some(dest.open_path(Path::new(rel))?);
             self.rel = Some(rel.to_string());
         }
         match (&self.tree, &self.dest) {
@@ -365,7 +348,7 @@ fn undo_all(dest: &Dir, dest_path: &Path, root: &Dir, root_path: &Path) -> Resul
 
 fn undo(dest: &Dir, tree: &Dir, aside: Option<&Dir>, n: usize, step: &Step) -> std::io::Result<()> {
     let (parent, name) = split(&step.rel);
-    let dest_parent = match open_rel(dest, parent) {
+    let dest_parent = match dest.open_path(Path::new(parent)) {
         Ok(dir) => dir,
         // The parent is not there (or not ours): this step cannot have been taken.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound || dirs::is_not_a_dir(&e) => {
@@ -376,7 +359,7 @@ fn undo(dest: &Dir, tree: &Dir, aside: Option<&Dir>, n: usize, step: &Step) -> s
     if let Some((_, id)) = dest_parent.stat(name)?
         && id == step.staged
     {
-        let tree_parent = open_rel(tree, parent)?;
+        let tree_parent = tree.open_path(Path::new(parent))?;
         dest_parent.rename_new(name, &tree_parent, name)?;
     }
     if let (Some(orig), Some(aside)) = (step.orig, aside) {

@@ -82,7 +82,8 @@ impl Dir {
         )?))
     }
 
-    /// Opens a relative path of several components, each without following links.
+    /// Opens a relative path of several components, each without following links; an
+    /// empty one is this directory again.
     pub fn open_path(&self, rel: &Path) -> io::Result<Dir> {
         let mut dir = self.try_clone()?;
         for part in rel.iter() {
@@ -265,6 +266,16 @@ impl Dir {
 impl AsFd for Dir {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
+    }
+}
+
+/// `rel/name`, or `name` at the top (`rel` empty): the relative paths the walks over staged
+/// trees and DEST build (commit, merge, the link checks).
+pub fn join(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
     }
 }
 

@@ -121,6 +121,9 @@ fn date_directories<S: Source + ?Sized>(
     keep: &(dyn Fn(&str) -> bool + Sync),
     tree: &Dir,
 ) -> Result<()> {
+    if plan.dated_dirs == 0 {
+        return Ok(()); // no pass over the directory for archives without directory entries
+    }
     for c in zipfmt::entries(source, plan.dir) {
         let c = c.map_err(|why| corrupt("(central directory)", &why))?;
         let (Some(mtime), Some((rel, Type::Dir))) = (c.mtime, archive::judge(&c)?) else {
@@ -383,12 +386,9 @@ pub fn check_links<S: Source + ?Sized>(
         }
         signals::check()?;
         let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
-        let staged_parent = if parent.is_empty() {
-            tree.try_clone()
-        } else {
-            tree.open_path(Path::new(parent))
-        }
-        .map_err(|e| placement_failure(&rel, Path::new(&rel), e))?;
+        let staged_parent = tree
+            .open_path(Path::new(parent))
+            .map_err(|e| placement_failure(&rel, Path::new(&rel), e))?;
         let target = staged_parent
             .read_link(name)
             .map_err(|e| placement_failure(&rel, Path::new(&rel), e))?;
@@ -414,22 +414,15 @@ pub fn check_links<S: Source + ?Sized>(
 pub fn check_tree_links(tree: &Dir, dest: &Dir, tree_path: &Path, external: bool) -> Result<()> {
     let mut stack: Vec<String> = vec![String::new()];
     while let Some(rel) = stack.pop() {
-        let dir = if rel.is_empty() {
-            tree.try_clone()
-        } else {
-            tree.open_path(Path::new(&rel))
-        }
-        .map_err(|e| fs_failure("cannot read", &tree_path.join(&rel), e))?;
+        let dir = tree
+            .open_path(Path::new(&rel))
+            .map_err(|e| fs_failure("cannot read", &tree_path.join(&rel), e))?;
         let names = dir
             .names()
             .map_err(|e| fs_failure("cannot read", &tree_path.join(&rel), e))?;
         for name in names {
             let Some(name) = name.to_str() else { continue };
-            let child = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child = dirs::join(&rel, name);
             match dir.kind(name) {
                 Ok(Some(FileKind::Dir)) => stack.push(child),
                 Ok(Some(FileKind::Symlink)) => {

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::dirs::{Dir, Kind as FileKind};
+use crate::dirs::{Dir, Kind as FileKind, join};
 use crate::error::{Kind, fail, fs_failure};
 use crate::staging::{Staging, TREE};
 
@@ -151,12 +151,7 @@ fn conflict(staging: &Staging, parts: &[Part], i: usize, rel: &str) -> anyhow::E
                 .open_dir(&p.tree)
                 .and_then(|t| {
                     let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-                    let dir = if parent.is_empty() {
-                        t
-                    } else {
-                        t.open_path(Path::new(parent))?
-                    };
-                    dir.kind(name)
+                    t.open_path(Path::new(parent))?.kind(name)
                 })
                 .is_ok_and(|k| k.is_some())
         })
@@ -184,12 +179,4 @@ fn no_links(e: &io::Error) -> bool {
                 | rustix::io::Errno::MLINK
         )
     )
-}
-
-fn join(rel: &str, name: &str) -> String {
-    if rel.is_empty() {
-        name.to_string()
-    } else {
-        format!("{rel}/{name}")
-    }
 }
