@@ -6,13 +6,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_gitlab::zips::{Entry, build};
 use fake_gitlab::{Fault, FaultKind};
 
-use crate::util::{Gljob, as_job, assert_no_temp, gljob, publish_build, server, snapshot};
+use crate::util::{
+    Gljob, as_job, assert_no_temp, gljob, kill as signal, publish_build, server, snapshot,
+};
 
 /// Appends `n` comment bytes to an archive written without a comment.
 fn pad(archive: &mut Vec<u8>, n: usize) {
@@ -178,14 +179,6 @@ fn when(child: &mut std::process::Child, dest: &Path, ready: impl Fn(&Path) -> b
         std::thread::sleep(Duration::from_micros(200));
     }
     panic!("the commit never reached the point the test waits for");
-}
-
-fn signal(child: &std::process::Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// The tree of the destination, without the staging directory.

@@ -2,21 +2,12 @@
 //! temporary files. The tests act once the fake has seen the download request, never after
 //! a sleep.
 
-use std::process::Command;
 use std::time::Duration;
 
 use fake_gitlab::zips::sample;
 use fake_gitlab::{Fault, FaultKind};
 
-use crate::util::{assert_no_temp, gljob, publish_build, server, snapshot};
-
-fn kill(child: &std::process::Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use crate::util::{assert_no_temp, gljob, kill, publish_build, server, snapshot};
 
 #[test]
 fn sigterm_while_the_download_stalls_cleans_up_and_exits_143() {

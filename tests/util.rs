@@ -365,3 +365,12 @@ pub fn peak_rss_kib(server: &Server, args: &[&str]) -> (Gljob, Run, u64) {
         .unwrap_or_else(|| panic!("no peak RSS reported\n{run}"));
     (g, run, peak)
 }
+
+/// Sends `signal` (`-TERM`, `-INT`, `-KILL`) to a spawned gljob.
+pub fn kill(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
