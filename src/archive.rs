@@ -1,9 +1,10 @@
 //! The archive rules: which zip entries gljob will write, decided before it writes any.
 //!
 //! [`plan`] streams the central directory once and refuses the whole archive (exit 8) on
-//! the first hostile or corrupt entry; extraction then streams it again and checks that it
-//! read the very bytes that were planned (a CRC of the directory), so every rule applies to
-//! exactly the entries unpacked. Nothing per path is kept but a hash and an offset, and
+//! the first hostile or corrupt entry, and cuts it into [`Segment`]s, the workers' units;
+//! extraction then streams each segment's part of it again and checks that it read the very
+//! bytes that were planned (a CRC of the directory up to the segment's end), so every rule
+//! applies to exactly the entries unpacked. Nothing per path is kept but a hash and an offset, and
 //! every path — the directories an entry implies included — counts against the entry limit,
 //! so memory stays flat and work linear for any archive, hostile ones too. The
 //! rules copy gitlab-runner's fastzip extractor and tighten it (gitlab-api.md §6): names
@@ -19,7 +20,7 @@ use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 use std::io::Read;
 
 use crate::error::{Failure, Kind, fail};
-use crate::zipfmt::{self, Central, Directory, Source, Type};
+use crate::zipfmt::{self, Central, Directory, Mark, Source, Type};
 
 /// Bounds that stop zip bombs, overridable by flags.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +90,137 @@ pub struct Plan {
     pub bounds: Vec<u64>,
     /// A few entry names, for messages.
     pub examples: Vec<String>,
+    /// The directory cut into runs of entries: the unpacking workers' units of work.
+    pub segments: Vec<Segment>,
+    /// Every selected entry's data lies after the one before it in the directory, so each
+    /// segment's bytes are one range, read in order: the archive can be streamed (else it
+    /// is downloaded first).
+    pub ordered: bool,
+}
+
+/// A run of consecutive directory entries that one worker unpacks, and the archive bytes the
+/// selected ones need (`start..end`, empty when they need none: directories, or nothing
+/// selected). Streaming, a segment is one ranged request. Cut at [`SEGMENT_ENTRIES`]
+/// entries or [`SEGMENT_BYTES`] bytes, so both workers stay busy to the end: a large entry
+/// is a segment of its own while the other worker goes on with the small ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment {
+    /// Where its first entry is in the directory.
+    pub from: Mark,
+    pub count: u64,
+    /// The directory's CRC after its last entry ([`zipfmt::Entries::crc`]).
+    pub crc_after: u32,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// At most this many entries in a [`Segment`]: about 50 ms of small-file creation, and
+/// few enough requests (one per segment) that their cost stays under 1 %.
+pub const SEGMENT_ENTRIES: u64 = 1024;
+/// A segment grows no longer than this many archive bytes once it has any (an entry may be
+/// longer: it is a segment of its own).
+pub const SEGMENT_BYTES: u64 = 8 << 20;
+/// Unselected bytes up to this long between two selected entries are downloaded and
+/// skipped rather than cut into another request: a request costs more than the gap.
+pub const SEGMENT_GAP: u64 = 256 * 1024;
+
+/// Builds [`Plan::segments`] as the plan's pass goes by.
+struct Cutter {
+    done: Vec<Segment>,
+    open: Segment,
+    /// Where the open segment's last selected entry ends, at least (local header, name and
+    /// data; the local extra field is not known yet); 0 while it has none.
+    reach: u64,
+    /// The open segment's last selected entry's offset: its `end` is the next entry's.
+    last: u64,
+    /// Where the last selected entry of any segment ends, at least.
+    prev: u64,
+    ordered: bool,
+}
+
+impl Cutter {
+    fn new() -> Cutter {
+        Cutter {
+            done: Vec::new(),
+            open: Segment {
+                from: Mark::default(),
+                count: 0,
+                crc_after: 0,
+                start: 0,
+                end: 0,
+            },
+            reach: 0,
+            last: 0,
+            prev: 0,
+            ordered: true,
+        }
+    }
+
+    /// Entry `c` comes next, at `at`; `needs` says whether its data is to be read.
+    fn add(&mut self, at: Mark, c: &Central, needs: bool) {
+        let has_bytes = self.reach > 0;
+        if needs && c.offset < self.prev {
+            self.ordered = false;
+        }
+        let full = self.open.count >= SEGMENT_ENTRIES
+            || needs
+                && has_bytes
+                && (c.offset > self.reach.saturating_add(SEGMENT_GAP)
+                    || self.reach - self.open.start >= SEGMENT_BYTES
+                    || c.offset < self.reach);
+        if full {
+            self.close(at);
+        }
+        self.open.count += 1;
+        if needs {
+            if self.reach == 0 {
+                self.open.start = c.offset;
+            }
+            self.last = c.offset;
+            self.reach = c
+                .offset
+                .saturating_add(30 + c.name.len() as u64)
+                .saturating_add(c.compressed)
+                .max(1);
+            self.prev = self.reach;
+        }
+    }
+
+    fn close(&mut self, at: Mark) {
+        let mut segment = std::mem::replace(
+            &mut self.open,
+            Segment {
+                from: at,
+                count: 0,
+                crc_after: 0,
+                start: 0,
+                end: 0,
+            },
+        );
+        segment.crc_after = at.crc;
+        // `end` holds the last selected offset until the bounds are known ([`Cutter::finish`]).
+        segment.end = if self.reach > 0 { self.last } else { 0 };
+        if self.reach == 0 {
+            segment.start = u64::MAX; // no bytes
+        }
+        self.reach = 0;
+        if segment.count > 0 {
+            self.done.push(segment);
+        }
+    }
+
+    /// The segments, each ending where the entry after its last selected one begins.
+    fn finish(mut self, at: Mark, plan: &Plan) -> (Vec<Segment>, bool) {
+        self.close(at);
+        for s in &mut self.done {
+            (s.start, s.end) = if s.start == u64::MAX {
+                (0, 0)
+            } else {
+                (s.start, plan.limit(s.end))
+            };
+        }
+        (self.done, self.ordered)
+    }
 }
 
 impl Plan {
@@ -170,18 +302,31 @@ pub fn plan<S: Source + ?Sized>(
         external_links: limits.external_links,
         bounds: Vec::new(),
         examples: Vec::new(),
+        segments: Vec::new(),
+        ordered: true,
     };
 
+    let mut cutter = Cutter::new();
     let mut listing = zipfmt::entries(source, dir);
-    for c in listing.by_ref() {
+    loop {
+        let at = listing.mark();
+        let Some(c) = listing.next() else { break };
         let c = c.map_err(|why| refuse(format!("its central directory is corrupt: {why}")))?;
+        let judged = judge(&c)?;
+        cutter.add(
+            at,
+            &c,
+            judged
+                .as_ref()
+                .is_some_and(|(path, kind)| *kind != Type::Dir && keep(path)),
+        );
         spans.push((
             c.offset,
             c.offset
                 .saturating_add(30 + c.name.len() as u64)
                 .saturating_add(c.compressed),
         ));
-        let Some((path, kind)) = judge(&c)? else {
+        let Some((path, kind)) = judged else {
             continue;
         };
         if plan.examples.len() < 8 {
@@ -281,6 +426,7 @@ pub fn plan<S: Source + ?Sized>(
         ));
     }
     plan.bounds = spans.into_iter().map(|(start, _)| start).collect();
+    (plan.segments, plan.ordered) = cutter.finish(listing.mark(), &plan);
 
     if plan.bytes > limits.max_bytes {
         return Err(limit_failure(
@@ -314,6 +460,22 @@ pub fn check_same<S: Source + ?Sized>(
     plan: &Plan,
 ) -> Result<(), Failure> {
     if listing.crc() == plan.dir_crc {
+        return Ok(());
+    }
+    Err(refuse(
+        "its central directory changed after it was checked".to_string(),
+    ))
+}
+
+/// [`check_same`] for one segment's pass (`listing` exhausted): it read the bytes the plan
+/// read there.
+pub fn check_segment<S: Source + ?Sized>(
+    listing: &zipfmt::Entries<'_, S>,
+    segment: &Segment,
+) -> Result<(), Failure> {
+    if listing.crc() == segment.crc_after
+        && listing.mark().index == segment.from.index + segment.count
+    {
         return Ok(());
     }
     Err(refuse(

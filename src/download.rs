@@ -1,27 +1,29 @@
-//! Fetching an artifact archive: in pieces, with HTTP Range, into a sparse temporary file
-//! that readers can use while it fills.
+//! Fetching an artifact archive: in pieces, with HTTP Range.
 //!
 //! [`Remote::open`] asks for the archive's tail (`Range: bytes=-N`), where the zip end
-//! records and usually the central directory are, so gljob can plan before the bulk
-//! arrives. Then:
-//! - a full fetch downloads the rest on one thread while the unpacking workers read each
-//!   entry as soon as its bytes are there ([`Source::read_at`] waits), so download and
-//!   extraction overlap instead of adding up;
-//! - `--path` fetches only the byte ranges of the selected entries, and `--list` nothing
-//!   but the directory.
+//! records and usually the central directory are, into a sparse temporary file, so gljob
+//! can plan before the bulk arrives. Then each unpacking worker reads its segments of
+//! entries ([`Stream`]: one ranged request each) straight from the network into the
+//! entries' files: every byte is written once, the archive never lands on disk beside the
+//! tree, and download and extraction overlap on both cores. `--path` streams only the
+//! selected entries' segments, `--list` nothing but the directory.
+//!
+//! The old path stays for what cannot be streamed: a server that ignores Range answers
+//! `200` with the whole archive, which is taken as such into the file, and an archive whose
+//! entries' data is out of directory order is downloaded on one thread while the workers
+//! read each entry from the file as soon as its bytes are there ([`Source::read_at`] waits).
 //!
 //! Every request starts at the API URL, so an expired object-storage link is replaced by a
 //! fresh redirect. A broken response is resumed from the last byte received, with
 //! `If-Range` when the first answer had a strong ETag or a Last-Modified date; failures are
 //! retried while they make progress, and given up after `GLJOB_RETRIES` attempts in a row
-//! that brought nothing. A server that ignores Range answers `200` with the whole archive,
-//! which is taken as such: gljob then works like download-then-extract.
+//! that brought nothing.
 //!
-//! What was planned is what is unpacked: bytes that have arrived are never written again.
-//! A `206` must cover exactly the range asked for, and a body may not run past it; a `200`
-//! once bytes have arrived (a server that ignored `Range` while resuming, or a different
-//! archive of the same length) is never spliced in: the fetch starts over with a fresh
-//! plan ([`is_restart`]).
+//! What was planned is what is unpacked: bytes that have arrived are never written again,
+//! and a stream is never read backwards. A `206` must cover exactly the range asked for,
+//! and a body may not run past it; a `200` once bytes have arrived (a server that ignored
+//! `Range` while resuming, or a different archive of the same length) is never spliced in:
+//! the fetch starts over with a fresh plan ([`is_restart`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -281,46 +283,7 @@ impl<'a> Remote<'a> {
             if self.lock().stopped.is_some() {
                 return Err(Cancelled.into());
             }
-            let range = format!("bytes={pos}-{}", end - 1);
-            let mut headers: Vec<(&str, &str)> = vec![("Range", &range)];
-            if let Some(v) = &self.validator {
-                headers.push(("If-Range", v));
-            }
-            let response = match self.transport.get(&self.url, &headers) {
-                Ok(response) => response,
-                // Object storage refusing a presigned URL that worked before: it expired.
-                // The next attempt starts at the API again, which hands out a fresh one.
-                Err(e)
-                    if pos > 0
-                        && fruitless < self.transport.retries()
-                        && is_storage_refusal(&e) =>
-                {
-                    fruitless += 1;
-                    self.transport.warn(format_args!("object storage refused the download link ({e}); asking GitLab for a fresh one"));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            check_content_type(&self.url, &response)?;
-            match response.status().as_u16() {
-                206 if content_range(&response) == Some((pos, end - 1, self.len)) => {}
-                206 => {
-                    return Err(
-                        unexpected(&self.url, 206, "exactly the range gljob asked for")
-                            .detail(format!(
-                                "asked for bytes {pos}-{} of {}; it sent Content-Range: {}",
-                                end - 1,
-                                self.len,
-                                header_text(&response, "content-range")
-                            ))
-                            .into(),
-                    );
-                }
-                // Bytes have arrived already (at least the planned directory): a whole
-                // archive now is not spliced into them, whatever its length and validator.
-                200 => return Err(Restart.into()),
-                other => return Err(unexpected(&self.url, other, "an archive").into()),
-            }
+            let response = self.ranged(pos, end, &mut fruitless)?;
             let before = pos;
             let got = self.receive(response, pos, end, progress);
             pos += got.as_ref().map_or_else(|(n, _)| *n, |n| *n);
@@ -338,21 +301,72 @@ impl<'a> Remote<'a> {
                     );
                 }
             };
-            fruitless = if pos > before { 1 } else { fruitless + 1 };
-            if fruitless > self.transport.retries() {
-                return Err(fail(Kind::Network, format!("the download kept failing at byte {pos} of {}: {why}", self.len))
-                    .detail(format!("tried: GET {} ({fruitless} attempts in a row without progress)", redact(&self.url)))
-                    .hint("the network or object storage is unreliable; retry the job, or raise GLJOB_RETRIES")
-                    .into());
-            }
-            let wait = backoff(fruitless);
             progress.clear();
-            self.transport.warn(format_args!(
-                "download interrupted at byte {pos} ({why}); resuming in {:.1} s",
-                wait.as_secs_f64()
-            ));
-            signals::sleep(wait)?;
+            self.broke(before, pos, &why, &mut fruitless)?;
         }
+        Ok(())
+    }
+
+    /// Asks for bytes `[pos, end)` and checks the answer: a `206` with exactly that range.
+    /// A `200` is [`Restart`]: bytes have arrived already (at least the planned directory),
+    /// and a whole archive now is not spliced into them, whatever its length and validator.
+    fn ranged(&self, pos: u64, end: u64, fruitless: &mut u32) -> Result<Response<Body>> {
+        let range = format!("bytes={pos}-{}", end - 1);
+        let mut headers: Vec<(&str, &str)> = vec![("Range", &range)];
+        if let Some(v) = &self.validator {
+            headers.push(("If-Range", v));
+        }
+        let response = loop {
+            match self.transport.get(&self.url, &headers) {
+                Ok(response) => break response,
+                // Object storage refusing a presigned URL that worked before: it expired.
+                // The next attempt starts at the API again, which hands out a fresh one.
+                Err(e)
+                    if pos > 0
+                        && *fruitless < self.transport.retries()
+                        && is_storage_refusal(&e) =>
+                {
+                    *fruitless += 1;
+                    self.transport.warn(format_args!("object storage refused the download link ({e}); asking GitLab for a fresh one"));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        check_content_type(&self.url, &response)?;
+        match response.status().as_u16() {
+            206 if content_range(&response) == Some((pos, end - 1, self.len)) => Ok(response),
+            206 => Err(
+                unexpected(&self.url, 206, "exactly the range gljob asked for")
+                    .detail(format!(
+                        "asked for bytes {pos}-{} of {}; it sent Content-Range: {}",
+                        end - 1,
+                        self.len,
+                        header_text(&response, "content-range")
+                    ))
+                    .into(),
+            ),
+            200 => Err(Restart.into()),
+            other => Err(unexpected(&self.url, other, "an archive").into()),
+        }
+    }
+
+    /// A response broke at `pos` (it began at `before`, `why` says how): gives up after
+    /// `GLJOB_RETRIES` attempts in a row that brought nothing, else warns and waits before
+    /// the next attempt.
+    fn broke(&self, before: u64, pos: u64, why: &str, fruitless: &mut u32) -> Result<()> {
+        *fruitless = if pos > before { 1 } else { *fruitless + 1 };
+        if *fruitless > self.transport.retries() {
+            return Err(fail(Kind::Network, format!("the download kept failing at byte {pos} of {}: {why}", self.len))
+                .detail(format!("tried: GET {} ({fruitless} attempts in a row without progress)", redact(&self.url)))
+                .hint("the network or object storage is unreliable; retry the job, or raise GLJOB_RETRIES")
+                .into());
+        }
+        let wait = backoff(*fruitless);
+        self.transport.warn(format_args!(
+            "download interrupted at byte {pos} ({why}); resuming in {:.1} s",
+            wait.as_secs_f64()
+        ));
+        signals::sleep(wait)?;
         Ok(())
     }
 
@@ -406,6 +420,166 @@ impl<'a> Remote<'a> {
             self.changed.notify_all();
             done += n as u64;
         }
+    }
+}
+
+impl<'a> Remote<'a> {
+    /// Bytes `[start, end)` of the archive as a [`Stream`]: nothing is requested until the
+    /// first read.
+    pub fn stream(&self, start: u64, end: u64) -> Stream<'_, 'a> {
+        Stream {
+            remote: self,
+            state: Mutex::new(Reading {
+                body: None,
+                pos: start,
+                began: start,
+                end: end.min(self.len),
+                fruitless: 0,
+                failure: None,
+            }),
+        }
+    }
+
+    /// Whether the whole archive is on disk (a server that ignored `Range`, or an archive
+    /// no longer than the tail): nothing is left to stream.
+    pub fn complete(&self) -> bool {
+        self.lock().available(0) >= self.len
+    }
+}
+
+/// A byte range of the archive read straight from the network, in order: one unpacking
+/// worker's segment (`archive::Segment`). The bytes go from the socket into the entries'
+/// files and are never written to disk as an archive. The range's answer must be a `206`
+/// of exactly the bytes asked for; a broken one is resumed at the next byte not yet read
+/// (what was read is in the worker's inflater and files already), with the same retry
+/// rules as [`Remote::fetch`]. Reading behind the position is refused: nothing a later
+/// response sends can stand in for bytes that were checked.
+pub struct Stream<'r, 'a> {
+    remote: &'r Remote<'a>,
+    state: Mutex<Reading>,
+}
+
+struct Reading {
+    body: Option<std::io::BufReader<ureq::BodyReader<'static>>>,
+    /// The next byte of the archive the body delivers.
+    pos: u64,
+    /// Where the current response began.
+    began: u64,
+    end: u64,
+    fruitless: u32,
+    /// Why the stream gave up (a network failure, a signal, [`Restart`]): what the worker
+    /// reports instead of the read error it saw.
+    failure: Option<anyhow::Error>,
+}
+
+impl Stream<'_, '_> {
+    fn lock(&self) -> MutexGuard<'_, Reading> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads at the position into `buf` (`skip`: discards up to `buf.len()` bytes), with
+    /// resume. `Err` is final and its reason is in `failure`.
+    fn pull(&self, st: &mut Reading, buf: &mut [u8]) -> Result<usize, ()> {
+        let give_up = |st: &mut Reading, e: anyhow::Error| {
+            st.body = None;
+            st.failure = Some(e);
+        };
+        loop {
+            if let Err(e) = signals::check() {
+                give_up(st, e.into());
+                return Err(());
+            }
+            if st.body.is_none() {
+                match self.remote.ranged(st.pos, st.end, &mut st.fruitless) {
+                    Ok(response) => {
+                        st.began = st.pos;
+                        st.body = Some(std::io::BufReader::with_capacity(
+                            CHUNK,
+                            response.into_body().into_reader(),
+                        ));
+                    }
+                    Err(e) => {
+                        give_up(st, e);
+                        return Err(());
+                    }
+                }
+            }
+            let want = buf.len().min((st.end - st.pos).min(CHUNK as u64) as usize);
+            let body = st.body.as_mut().ok_or(())?;
+            let why = match body.read(&mut buf[..want]) {
+                Ok(0) => "the connection closed early".to_string(),
+                Ok(n) => {
+                    st.pos += n as u64;
+                    self.remote.received.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => e.to_string(),
+            };
+            st.body = None;
+            if let Err(e) = self.remote.broke(st.began, st.pos, &why, &mut st.fruitless) {
+                give_up(st, e);
+                return Err(());
+            }
+        }
+    }
+}
+
+impl Source for Stream<'_, '_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let failed = || std::io::Error::other("the download failed");
+        let mut st = self.lock();
+        if st.failure.is_some() {
+            return Err(failed());
+        }
+        if offset < st.pos {
+            return Err(std::io::Error::other(format!(
+                "byte {offset} of the archive was read already (the stream is at {})",
+                st.pos
+            )));
+        }
+        if offset >= st.end || buf.is_empty() {
+            return Ok(0);
+        }
+        let mut skip = [0u8; 4096];
+        while st.pos < offset {
+            let n = ((offset - st.pos) as usize).min(skip.len());
+            self.pull(&mut st, &mut skip[..n]).map_err(|()| failed())?;
+        }
+        self.pull(&mut st, buf).map_err(|()| failed())
+    }
+
+    fn size(&self) -> u64 {
+        self.remote.len
+    }
+}
+
+impl crate::extract::Data for Stream<'_, '_> {
+    fn failure(&self) -> Option<anyhow::Error> {
+        self.lock().failure.take()
+    }
+
+    /// Reads what is left of the range (data descriptors, unselected bytes) and checks that
+    /// the answer ends there: a body longer than the range asked for is refused.
+    fn finish(&self) -> Result<()> {
+        let mut st = self.lock();
+        let mut skip = [0u8; 4096];
+        while st.pos < st.end {
+            let n = ((st.end - st.pos) as usize).min(skip.len());
+            if self.pull(&mut st, &mut skip[..n]).is_err() {
+                return Err(st
+                    .failure
+                    .take()
+                    .unwrap_or_else(|| anyhow::anyhow!("the download failed")));
+            }
+        }
+        let end = st.end;
+        if let Some(body) = st.body.as_mut()
+            && matches!(body.read(&mut skip[..1]), Ok(n) if n > 0)
+        {
+            return Err(overrun(&self.remote.url, end).into());
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,8 @@
 //! Unpacking into the staging tree: every entry verified (size and CRC), nothing written
 //! outside the tree, whatever the archive's names and whatever the filesystem makes of them.
 //!
-//! Unpacking runs on several threads over disjoint runs of entries. Each entry is created
+//! Unpacking runs on several threads, each taking the plan's segments (runs of entries) in
+//! turn and reading their data from the network (`download::Stream`) or the file. Each entry is created
 //! relative to a handle on its parent directory, opened component by component without
 //! following links (`dirs.rs`), with `O_EXCL` for files: a name that the destination's
 //! filesystem folds onto another entry (case-insensitive vfat, exFAT, CIFS, ext4 casefold,
@@ -17,11 +18,11 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::Result;
 
-use crate::archive::{self, Plan, RESERVED_PREFIX};
+use crate::archive::{self, Plan, RESERVED_PREFIX, Segment};
 use crate::dirs::{self, Dir, Kind as FileKind};
 use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::signals;
@@ -43,39 +44,84 @@ pub struct Target<'a> {
     pub dest: &'a Dir,
 }
 
+/// Where the workers read entries' data: a [`Stream`](crate::download::Stream) per segment.
+pub trait Data: Source {
+    /// Why reading failed, when the reason is not the archive's (the network, a signal):
+    /// reported instead of the "corrupt entry" its read error would make.
+    fn failure(&self) -> Option<anyhow::Error> {
+        None
+    }
+
+    /// Called after the segment's last entry: the stream's end is checked.
+    fn finish(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens the data of one segment.
+pub type OpenData<'x> = dyn Fn(&Segment) -> Box<dyn Data + 'x> + Sync + 'x;
+
 /// Unpacks the entries `keep` accepts into the staged tree, verifying each file's size and
-/// CRC, with `workers` threads over disjoint entries (file creation is most of the cost of
-/// many small files, and it scales with cores); then checks every link against the disk.
-pub fn unpack<S: Source + ?Sized>(
-    source: &S,
+/// CRC, with `workers` threads taking the plan's segments in turn (file creation is most of
+/// the cost of many small files, and it scales with cores; a large entry is a segment of
+/// its own, so the other worker goes on meanwhile); then checks every link against the
+/// disk. `dir` has the central directory, and the entries' data too unless `streams` opens
+/// each segment's data from elsewhere (the network). `tick` runs on the calling thread
+/// every 100 ms while the workers run (progress).
+pub fn unpack<'x>(
+    dir: &dyn Source,
+    streams: Option<&OpenData<'x>>,
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
     target: &Target,
     workers: usize,
+    tick: &mut dyn FnMut(),
 ) -> Result<Unpacked> {
     let tree_path = target.tree_path;
     let cannot = |e| fs_failure("cannot create the staging directory", tree_path, e);
     target.root.mkdir(target.tree, 0o700).map_err(cannot)?;
     let tree = target.root.open_dir(target.tree).map_err(cannot)?;
     let shared = Shared {
-        next: AtomicU64::new(0),
+        next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
         kept: kept_bits(&tree),
     };
     let tree = &tree;
+    let workers = workers.clamp(1, plan.segments.len().max(1));
     let results: Vec<Result<Unpacked>> = std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let shared = &shared;
+                let done_tx = done_tx.clone();
                 scope.spawn(move || {
-                    let result = unpack_share(source, plan, keep, tree, tree_path, shared);
+                    let worker = Worker {
+                        dir,
+                        streams,
+                        plan,
+                        keep,
+                        tree,
+                        tree_path,
+                        shared,
+                    };
+                    let result = worker.run();
                     if result.is_err() {
                         shared.failed.store(true, Ordering::SeqCst);
                     }
+                    let _ = done_tx.send(());
                     result
                 })
             })
             .collect();
+        drop(done_tx);
+        let mut running = workers;
+        while running > 0 {
+            match done_rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(()) => running -= 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tick(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
         handles
             .into_iter()
             .map(|h| {
@@ -84,6 +130,7 @@ pub fn unpack<S: Source + ?Sized>(
             })
             .collect()
     });
+    tick();
     let mut total = Unpacked { files: 0, bytes: 0 };
     let mut errors = Vec::new();
     for result in results {
@@ -108,8 +155,8 @@ pub fn unpack<S: Source + ?Sized>(
             }
         }
     }
-    check_links(source, plan, keep, tree, target.dest)?;
-    date_directories(source, plan, keep, tree)?;
+    check_links(dir, plan, keep, tree, target.dest)?;
+    date_directories(dir, plan, keep, tree)?;
     Ok(total)
 }
 
@@ -155,112 +202,142 @@ fn is_stop(e: &anyhow::Error) -> bool {
 
 /// What the workers share.
 struct Shared {
-    /// The next run of entries to take.
-    next: AtomicU64,
+    /// The next segment to take.
+    next: AtomicUsize,
     /// Set when a worker fails: the others stop.
     failed: AtomicBool,
     /// [`kept_bits`] of the tree.
     kept: u32,
 }
 
-/// Entries a worker takes at a time.
-const RUN: u64 = 128;
+/// One unpacking thread and what it reads and writes.
+struct Worker<'w, 'x> {
+    dir: &'w dyn Source,
+    streams: Option<&'w OpenData<'x>>,
+    plan: &'w Plan,
+    keep: &'w (dyn Fn(&str) -> bool + Sync),
+    tree: &'w Dir,
+    tree_path: &'w Path,
+    shared: &'w Shared,
+}
 
-/// One worker: it takes the next run of [`RUN`] entries from `shared.next` until none are left.
-/// Runs in archive order keep both workers near the download's front (the archive may still
-/// be arriving), and archives are sorted by path, so the workers mostly create files in
-/// different directories instead of contending for one directory's lock in the kernel
-/// (interleaving single entries made system time grow, measured).
-fn unpack_share<S: Source + ?Sized>(
-    source: &S,
-    plan: &Plan,
-    keep: &(dyn Fn(&str) -> bool + Sync),
-    tree: &Dir,
-    tree_path: &Path,
-    shared: &Shared,
-) -> Result<Unpacked> {
-    let Shared { next, failed, kept } = shared;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut done = Unpacked { files: 0, bytes: 0 };
-    let mut parents = Parents::new(tree)?;
-    let mut mine = next.fetch_add(1, Ordering::SeqCst);
-    let mut listing = zipfmt::entries(source, plan.dir);
-    for (i, c) in listing.by_ref().enumerate() {
-        let run = i as u64 / RUN;
-        if run > mine {
-            mine = next.fetch_add(1, Ordering::SeqCst);
-        }
-        if run < mine {
-            continue;
-        }
-        if failed.load(Ordering::Relaxed) {
-            return Err(Stopped.into());
-        }
-        signals::check()?;
-        let c = c.map_err(|why| corrupt("(central directory)", &why))?;
-        let Some((rel, kind)) = archive::judge(&c)? else {
-            continue;
-        };
-        if !keep(&rel) {
-            continue;
-        }
-        let path = tree_path.join(&rel);
-        let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
-        let parent = parents
-            .open(parent_rel)
-            .map_err(|e| placement_failure(&rel, &path, e))?;
-        if kind == Type::Dir {
-            let dir = parent
-                .make_dir(name, 0o777)
-                .map_err(|e| placement_failure(&rel, &path, e))?;
-            dir.chmod(archive::mode(&c) | 0o700)
-                .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
-            continue;
-        }
-        if kind == Type::Symlink {
-            let target = archive::link_target(source, &c, &rel, plan)?;
-            parent
-                .symlink(&target, name)
-                .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
-            done.files += 1;
-            continue;
-        }
-        let start = zipfmt::data_start(source, &c).map_err(|why| corrupt(&rel, &why))?;
-        if start.saturating_add(c.compressed) > plan.limit(c.offset) {
-            return Err(corrupt(&rel, "its data runs into the next entry").into());
-        }
-        let mut reader = zipfmt::open(source, &c, start).map_err(|why| corrupt(&rel, &why))?;
-        let mode = archive::mode(&c);
-        let mut out = parent
-            .create_file(name, mode)
-            .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
-        let mut copied = 0u64;
+impl Worker<'_, '_> {
+    /// Takes the next segment until none are left. Segments follow the archive's order, so
+    /// both workers stay near the download's front when the archive is still arriving, and
+    /// archives are sorted by path, so the workers mostly create files in different
+    /// directories instead of contending for one directory's lock in the kernel
+    /// (interleaving single entries made system time grow, measured).
+    fn run(&self) -> Result<Unpacked> {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut done = Unpacked { files: 0, bytes: 0 };
+        let mut parents = Parents::new(self.tree)?;
         loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(corrupt(&rel, &e.to_string()).into()),
+            let i = self.shared.next.fetch_add(1, Ordering::SeqCst);
+            let Some(segment) = self.plan.segments.get(i) else {
+                return Ok(done);
             };
-            out.write_all(&buf[..n])
-                .map_err(|e| fs_failure("cannot write", &path, e))?;
-            copied += n as u64;
-            if copied % (8 << 20) < n as u64 {
-                signals::check()?;
+            match self.streams {
+                Some(open) => {
+                    let data = open(segment);
+                    self.segment(segment, &*data, &mut parents, &mut buf, &mut done)
+                        .map_err(|e| data.failure().unwrap_or(e))?;
+                    data.finish()?;
+                }
+                None => self.segment(segment, self.dir, &mut parents, &mut buf, &mut done)?,
             }
         }
-        if mode & !kept != 0 {
-            out.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
-        }
-        if let Some(mtime) = c.mtime {
-            let _ = out.set_modified(mtime);
-        }
-        done.files += 1;
-        done.bytes += copied;
     }
-    archive::check_same(&listing, plan)?;
-    Ok(done)
+
+    /// Unpacks one segment's entries, reading their data from `data`.
+    fn segment<D: Source + ?Sized>(
+        &self,
+        segment: &Segment,
+        data: &D,
+        parents: &mut Parents,
+        buf: &mut [u8],
+        done: &mut Unpacked,
+    ) -> Result<()> {
+        let Worker {
+            plan,
+            keep,
+            tree_path,
+            shared,
+            ..
+        } = *self;
+        let mut listing = zipfmt::entries_from(self.dir, plan.dir, segment.from, segment.count);
+        for c in listing.by_ref() {
+            if shared.failed.load(Ordering::Relaxed) {
+                return Err(Stopped.into());
+            }
+            signals::check()?;
+            let c = c.map_err(|why| corrupt("(central directory)", &why))?;
+            let Some((rel, kind)) = archive::judge(&c)? else {
+                continue;
+            };
+            if !keep(&rel) {
+                continue;
+            }
+            let path = tree_path.join(&rel);
+            let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+            let parent = parents
+                .open(parent_rel)
+                .map_err(|e| placement_failure(&rel, &path, e))?;
+            if kind == Type::Dir {
+                let dir = parent
+                    .make_dir(name, 0o777)
+                    .map_err(|e| placement_failure(&rel, &path, e))?;
+                dir.chmod(archive::mode(&c) | 0o700)
+                    .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
+                continue;
+            }
+            if kind == Type::Symlink {
+                let target = archive::link_target(data, &c, &rel, plan)?;
+                parent
+                    .symlink(&target, name)
+                    .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
+                done.files += 1;
+                continue;
+            }
+            let start = zipfmt::data_start(data, &c).map_err(|why| corrupt(&rel, &why))?;
+            if start.saturating_add(c.compressed) > plan.limit(c.offset) {
+                return Err(corrupt(&rel, "its data runs into the next entry").into());
+            }
+            let mut reader = zipfmt::open(data, &c, start).map_err(|why| corrupt(&rel, &why))?;
+            let mode = archive::mode(&c);
+            let mut out = parent
+                .create_file(name, mode)
+                .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
+            let mut copied = 0u64;
+            loop {
+                let n = match reader.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(corrupt(&rel, &e.to_string()).into()),
+                };
+                out.write_all(&buf[..n])
+                    .map_err(|e| fs_failure("cannot write", &path, e))?;
+                copied += n as u64;
+                if copied % (8 << 20) < n as u64 {
+                    signals::check()?;
+                    if shared.failed.load(Ordering::Relaxed) {
+                        return Err(Stopped.into());
+                    }
+                }
+            }
+            if mode & !shared.kept != 0 {
+                out.set_permissions(fs::Permissions::from_mode(mode))
+                    .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
+            }
+            if let Some(mtime) = c.mtime {
+                let _ = out.set_modified(mtime);
+            }
+            done.files += 1;
+            done.bytes += copied;
+        }
+        archive::check_segment(&listing, segment)?;
+        Ok(())
+    }
 }
 
 /// The directories a worker is writing into: a stack of handles from the tree's root down

@@ -270,6 +270,10 @@ pub struct Entries<'a, S: Source + ?Sized> {
     left: u64,
     index: u64,
     crc: crc32fast::Hasher,
+    /// Directory bytes parsed so far, counted from the directory's start.
+    position: u64,
+    /// Only some of the entries ([`entries_from`]): more may follow the last one.
+    part: bool,
 }
 
 pub fn entries<S: Source + ?Sized>(source: &S, dir: Directory) -> Entries<'_, S> {
@@ -278,6 +282,39 @@ pub fn entries<S: Source + ?Sized>(source: &S, dir: Directory) -> Entries<'_, S>
         left: dir.entries,
         index: 0,
         crc: crc32fast::Hasher::new(),
+        position: 0,
+        part: false,
+    }
+}
+
+/// Where a run of entries starts in the directory: `position` bytes in, at entry `index`,
+/// after bytes whose CRC is `crc` (what [`Entries::position`] and [`Entries::crc`] said
+/// there).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mark {
+    pub position: u64,
+    pub index: u64,
+    pub crc: u32,
+}
+
+/// Streams `count` entries from `from` on: one unpacking worker's share of the directory.
+/// [`Entries::crc`] continues the CRC of the bytes before, so it ends at what a full pass
+/// says at the run's end.
+pub fn entries_from<S: Source + ?Sized>(
+    source: &S,
+    dir: Directory,
+    from: Mark,
+    count: u64,
+) -> Entries<'_, S> {
+    let start = dir.start.saturating_add(from.position);
+    let len = dir.size.saturating_sub(from.position);
+    Entries {
+        reader: BufReader::with_capacity(64 * 1024, Region::new(source, start, len)),
+        left: count.min(dir.entries.saturating_sub(from.index)),
+        index: from.index,
+        crc: crc32fast::Hasher::new_with_initial(from.crc),
+        position: from.position,
+        part: true,
     }
 }
 
@@ -287,12 +324,24 @@ impl<S: Source + ?Sized> Entries<'_, S> {
     pub fn crc(&self) -> u32 {
         self.crc.clone().finalize()
     }
+
+    /// Where the next entry starts.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            position: self.position,
+            index: self.index,
+            crc: self.crc(),
+        }
+    }
 }
 
 impl<S: Source + ?Sized> Iterator for Entries<'_, S> {
     type Item = Result<Central, Bad>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 && self.part {
+            return None;
+        }
         if self.left == 0 {
             return match self.reader.fill_buf() {
                 Ok([]) => None,
@@ -338,6 +387,7 @@ impl<S: Source + ?Sized> Entries<'_, S> {
             .map_err(|_| format!("its central directory ends inside entry {at}"))?;
         self.crc.update(&h);
         self.crc.update(&var);
+        self.position += (h.len() + var.len()) as u64;
         let name = var[..name_len].to_vec();
         let extra = &var[name_len..name_len + extra_len];
         let made_on_unix = matches!(h[5], 3 | 19);

@@ -25,3 +25,4 @@ mod real_archives;
 mod select;
 mod signals;
 mod transport;
+mod write_once;

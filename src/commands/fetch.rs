@@ -14,7 +14,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::api::Api;
-use crate::archive::{self, Limits, Plan};
+use crate::archive::{self, Limits, Plan, Segment};
 use crate::cli::{FetchArgs, usage};
 use crate::commit;
 use crate::config::Config;
@@ -481,12 +481,34 @@ impl Job<'_> {
                 tree_path: &tree_path,
                 dest: &staging.dest,
             };
-            let written = if self.globs.is_empty() {
-                unpack_while_downloading(&remote, &plan, &keep, &target, &mut progress)?
+            let written = if remote.complete() || !plan.ordered {
+                // The whole archive is on disk (a server without Range support), or its
+                // entries' data is out of directory order, so segments are not ranges:
+                // download it, and unpack from the file as it arrives.
+                unpack_from_file(
+                    &remote,
+                    &plan,
+                    &keep,
+                    !self.globs.is_empty(),
+                    &target,
+                    &mut progress,
+                )?
             } else {
-                let ranges = archive::ranges(&remote, &plan, &keep)?;
-                remote.fetch_ranges(&ranges, &mut progress)?;
-                extract::unpack(&remote, &plan, &keep, &target, workers(&plan))?
+                // Each worker streams its segments' bytes straight into their files.
+                let total =
+                    remote.received() + plan.segments.iter().map(|s| s.end - s.start).sum::<u64>();
+                let open = |s: &Segment| -> Box<dyn extract::Data + '_> {
+                    Box::new(remote.stream(s.start, s.end))
+                };
+                extract::unpack(
+                    &remote,
+                    Some(&open),
+                    &plan,
+                    &keep,
+                    &target,
+                    WORKERS,
+                    &mut || progress.update(remote.received(), Some(total)),
+                )?
             };
             Ok((written, remote.received()))
         });
@@ -501,23 +523,25 @@ impl Job<'_> {
 /// cores cut it nearly in half; more did not help (measured for issue 6).
 const WORKERS: usize = 2;
 
-fn workers(plan: &Plan) -> usize {
-    if plan.dir.entries < 64 { 1 } else { WORKERS }
-}
-
-/// Downloads the rest of the archive on one thread while the workers unpack what has
-/// arrived.
-fn unpack_while_downloading(
+/// Unpacks from the temporary archive: with no `--path`, while the rest of it downloads on
+/// one thread; with one, after the selected entries' ranges have arrived.
+fn unpack_from_file(
     remote: &Remote,
     plan: &Plan,
     keep: &(dyn Fn(&str) -> bool + Sync),
+    filtered: bool,
     target: &Target,
     progress: &mut Progress,
 ) -> Result<Unpacked> {
+    if filtered {
+        let ranges = archive::ranges(remote, plan, keep)?;
+        remote.fetch_ranges(&ranges, progress)?;
+        return extract::unpack(remote, None, plan, keep, target, WORKERS, &mut || {});
+    }
     std::thread::scope(|scope| {
         remote.will_fill();
         let filler = scope.spawn(|| remote.fill(0, plan.dir.start, progress));
-        let unpacked = extract::unpack(remote, plan, keep, target, workers(plan));
+        let unpacked = extract::unpack(remote, None, plan, keep, target, WORKERS, &mut || {});
         if unpacked.is_err() {
             remote.cancel();
         }
