@@ -12,7 +12,8 @@
 # Needs (Debian): curl unzip time python3-venv, and hyperfine for the GET /job timing
 # (`--install-deps` installs what is missing with apt-get). Environment: BENCH_WORK (work
 # directory, default /tmp/gljob-bench: workloads, venv, raw samples), CARGO_TARGET_DIR,
-# GLJOB_BIN (measure this gljob binary instead of building one), PYTHON_GITLAB_VERSION.
+# GLJOB_BIN (measure this gljob binary instead of building one), PYTHON_GITLAB_VERSION,
+# RIPUNZIP_BIN (use this ripunzip instead of installing one), RIPUNZIP_VERSION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -38,6 +39,7 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -n "${RIPUNZIP_BIN:-}" ] || [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   if $install_deps; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}"
@@ -61,6 +63,18 @@ fi
 cargo build --release --quiet -p fake-gitlab --example bench_server
 export GLJOB_BIN
 export BENCH_SERVER_BIN=$target/release/examples/bench_server
+
+# ripunzip (Google's parallel unzip, issue 15's peer), built from crates.io into the work
+# directory once.
+ripunzip_root=$BENCH_WORK/ripunzip
+if [ -z "${RIPUNZIP_BIN:-}" ]; then
+  RIPUNZIP_BIN=$ripunzip_root/bin/ripunzip
+  if [ ! -x "$RIPUNZIP_BIN" ]; then
+    echo "== cargo install ripunzip ${RIPUNZIP_VERSION:-2.0.3} into $ripunzip_root (once; needs libssl-dev)" >&2
+    cargo install --quiet --locked ripunzip --version "${RIPUNZIP_VERSION:-2.0.3}" --root "$ripunzip_root"
+  fi
+fi
+export RIPUNZIP_BIN
 
 # A throwaway virtualenv with python-gitlab, kept in the work directory between runs (the
 # same script makes the one tests/pygitlab.rs uses).

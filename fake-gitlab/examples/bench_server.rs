@@ -46,6 +46,26 @@ enum Command {
     Generate(Generate),
     Serve(Serve),
     FanIn(FanIn),
+    Floor(Floor),
+}
+
+/// Time the floor of unpacking an archive on 2 threads, without any network: `create`
+/// writes the archive's files from memory (entries inflated beforehand, not timed), `inflate`
+/// inflates and CRC-checks every entry from the archive in memory (read beforehand, not
+/// timed). Prints `seconds=S` of the timed part. The benchmark's floor row is the larger of
+/// these two and the download alone.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "floor")]
+struct Floor {
+    /// what to time: create or inflate
+    #[argh(positional)]
+    what: String,
+    /// the archive
+    #[argh(positional)]
+    archive: PathBuf,
+    /// where `create` writes (created; must not exist)
+    #[argh(positional)]
+    dest: Option<PathBuf>,
 }
 
 /// Serve one pipeline of N parallel jobs (`shard 1/N` …) with distinct in-memory archives,
@@ -108,6 +128,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(s) => serve(&s),
         Command::FanIn(f) => fan_in(&f),
+        Command::Floor(f) => floor(&f),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -603,5 +624,111 @@ fn serve(args: &Serve) -> io::Result<()> {
         });
         let _ = writeln!(conn, "{line}");
     }
+    Ok(())
+}
+
+/// Threads of the floor: gljob's workers.
+const FLOOR_THREADS: usize = 2;
+
+fn floor(args: &Floor) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let bytes = fs::read(&args.archive)?;
+    let mut zip = zip::ZipArchive::new(io::Cursor::new(&bytes[..])).map_err(io::Error::other)?;
+    let next = AtomicUsize::new(0);
+    let seconds = match (args.what.as_str(), &args.dest) {
+        ("create", Some(dest)) => {
+            // Inflated beforehand; runs of up to 256 entries or one large entry per task,
+            // as gljob's segments, so both threads stay busy to the end.
+            let mut entries: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
+            for i in 0..zip.len() {
+                let mut e = zip.by_index(i).map_err(io::Error::other)?;
+                let path = dest.join(
+                    e.enclosed_name()
+                        .ok_or_else(|| io::Error::other("bad name"))?,
+                );
+                if e.is_dir() {
+                    entries.push((path, None));
+                } else {
+                    let mut data = Vec::with_capacity(e.size() as usize);
+                    e.read_to_end(&mut data)?;
+                    entries.push((path, Some(data)));
+                }
+            }
+            let mut tasks: Vec<std::ops::Range<usize>> = Vec::new();
+            let (mut start, mut size) = (0, 0usize);
+            for (i, (_, data)) in entries.iter().enumerate() {
+                size += data.as_ref().map_or(0, Vec::len);
+                if i + 1 - start >= 256 || size >= 8 << 20 {
+                    tasks.push(start..i + 1);
+                    (start, size) = (i + 1, 0);
+                }
+            }
+            tasks.push(start..entries.len());
+            let t0 = std::time::Instant::now();
+            fs::create_dir(dest)?;
+            std::thread::scope(|scope| -> io::Result<()> {
+                let workers: Vec<_> = (0..FLOOR_THREADS)
+                    .map(|_| {
+                        scope.spawn(|| -> io::Result<()> {
+                            while let Some(task) = tasks.get(next.fetch_add(1, Ordering::SeqCst)) {
+                                for (path, data) in &entries[task.clone()] {
+                                    match data {
+                                        None => fs::create_dir_all(path)?,
+                                        Some(data) => {
+                                            if let Some(parent) = path.parent() {
+                                                if !parent.is_dir() {
+                                                    fs::create_dir_all(parent)?;
+                                                }
+                                            }
+                                            fs::write(path, data)?;
+                                        }
+                                    }
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .try_for_each(|w| w.join().expect("a floor thread panicked"))
+            })?;
+            t0.elapsed()
+        }
+        ("inflate", None) => {
+            let t0 = std::time::Instant::now();
+            let n = zip.len();
+            std::thread::scope(|scope| -> io::Result<()> {
+                let workers: Vec<_> = (0..FLOOR_THREADS)
+                    .map(|_| {
+                        let mut zip = zip.clone();
+                        let next = &next;
+                        scope.spawn(move || -> io::Result<()> {
+                            let mut buf = vec![0u8; 256 << 10];
+                            loop {
+                                let i = next.fetch_add(1, Ordering::SeqCst);
+                                if i >= n {
+                                    return Ok(());
+                                }
+                                // The zip crate checks the CRC at the entry's end.
+                                let mut e = zip.by_index(i).map_err(io::Error::other)?;
+                                while e.read(&mut buf)? > 0 {}
+                            }
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .try_for_each(|w| w.join().expect("a floor thread panicked"))
+            })?;
+            t0.elapsed()
+        }
+        _ => {
+            return Err(io::Error::other(
+                "usage: floor create ARCHIVE DEST | floor inflate ARCHIVE",
+            ));
+        }
+    };
+    println!("seconds={:.4}", seconds.as_secs_f64());
     Ok(())
 }
