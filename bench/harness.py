@@ -560,8 +560,9 @@ class Bench:
         w("Ratios are gljob's median wall time divided by the other's median, both from this run; the floor is the "
           "largest of download alone, floor: create and floor: inflate, per round (see Method). Written is what the "
           "kernel counted as written by the process tree (GNU time's `%O`: pages dirtied, deleted files' included); "
-          "peak disk is the filesystem's largest growth while the tool ran (sampled every 10 ms), both against the "
-          "workload's unpacked size.\n")
+          "peak disk is the filesystem's largest growth while the tool ran (sampled every 10 ms). On one-big (stored, "
+          "1 GiB) both are compared with the unpacked bytes; on the many-file workloads with what floor: create, "
+          "which writes just the tree, takes (each file also costs a block and an inode).\n")
         w("| target | " + " | ".join(MODE_TITLES[m] for m in modes) + " |")
         w("|---|" + "---|" * len(modes))
         for workload in [x for x in ("mixed", "many-small", "one-big") if x in a.workloads]:
@@ -832,6 +833,18 @@ METHOD = """## Method
   - `download alone`: the same curl download to `/dev/null`. `extraction alone` (bandwidth-limited mode):
     `unzip -q` of the archive already on disk, no network. The bandwidth-limited target compares gljob with the
     larger of the two.
+  - `curl + ripunzip`: the same curl download, then `ripunzip unzip-file -q artifacts.zip -d DEST` (Google's
+    parallel unzip in Rust, built by `bench/run.sh` with `cargo install ripunzip --version 2.0.3`) and removing
+    the file. `ripunzip unzip-uri`: `ripunzip unzip-uri -q -d DEST 'URL&job_token=…'`, ripunzip's own ranged
+    download; it cannot send headers, so the token goes in GitLab's `job_token` query parameter, and it
+    follows the 302 to object storage itself.
+  - `floor: create`: `bench_server floor create ARCHIVE DEST` inflates every entry into memory first (not
+    timed), then creates the same files and directories from memory on 2 threads (runs of 256 entries or 8 MiB
+    taken in turn), and prints the time of that part alone. `floor: inflate`: `bench_server floor inflate
+    ARCHIVE` reads the archive into memory (not timed), then inflates and CRC-checks every entry on 2 threads
+    (the zip crate, zlib-rs, entries taken in turn) into a buffer that is thrown away. The **floor** row is,
+    per round, the largest of download alone, floor: create and floor: inflate: no tool that downloads,
+    inflates and writes can beat any of the three, and on 2 cores it has to fit all three into the same CPU.
   - `--with-7z` adds `curl + 7z` (`7z x`).
 - **Order**: for each mode, for each workload, {runs} round(s) of all tools in the same order (A B C A B C …), so
   slow drifts in machine load hit every tool alike.
@@ -839,7 +852,10 @@ METHOD = """## Method
   millisecond); CPU (user + system) and peak RSS (`%M`, the largest single process of the tree) from
   GNU time. Bytes transferred: `fake_gitlab::Server::bytes_sent` (status lines, headers and bodies written to
   client sockets, both origins), read before and after each run; a client that hangs up mid-body is charged for
-  what was already in its socket buffer. Requests: the fake's request log.
+  what was already in its socket buffer. Requests: the fake's request log. Written: GNU time's `%O` × 512, the
+  bytes the kernel counted as written by the process tree (pages dirtied, so files deleted before they reach
+  the disk count too). Peak disk: the filesystem's used bytes (`statvfs`) sampled every 10 ms while the tool
+  runs and once after, minus before: the archive and the tree together at the worst moment.
 - **Checks**: after every extraction the destination must hold exactly the archive's regular files and bytes
   (and for `--path`, only the selected file), or the run is reported as failed and left out of the medians.
   After each run `sync` flushes the page cache's dirty pages, so one run's writeback does not land in the next

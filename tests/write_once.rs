@@ -29,6 +29,16 @@ fn incompressible(n: usize, size: usize) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
     (files, archive)
 }
 
+/// Fetches job "build" into `out/`, which must then hold `files` and no temporary.
+fn fetch_all(server: &Server, files: &[(String, Vec<u8>)]) {
+    let mut g = gljob(server);
+    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .run()
+        .success();
+    assert_files(&g, "out", files);
+    assert_no_temp(g.dir());
+}
+
 fn assert_files(g: &Gljob, dest: &str, files: &[(String, Vec<u8>)]) {
     for (name, data) in files {
         let got = std::fs::read(g.dir().join(dest).join(name)).unwrap();
@@ -140,11 +150,7 @@ fn segments_are_streamed_each_byte_asked_for_once() {
     let archive = build(&entries);
     let len = archive.len() as u64;
     publish_build(&server, archive);
-    let mut g = gljob(&server);
-    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
-        .run()
-        .success();
-    assert_files(&g, "out", &files);
+    fetch_all(&server, &files);
 
     let ranges = ranges(&server);
     assert!(
@@ -215,12 +221,7 @@ fn an_archive_out_of_directory_order_is_downloaded_then_unpacked() {
     let server = server();
     let (files, archive) = incompressible(3, 300_000);
     publish_build(&server, reverse_directory(archive));
-    let mut g = gljob(&server);
-    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
-        .run()
-        .success();
-    assert_files(&g, "out", &files);
-    assert_no_temp(g.dir());
+    fetch_all(&server, &files);
     // The rest of the archive in one request from byte 0, not one per entry.
     let ranges = ranges(&server);
     assert_eq!(ranges.len(), 2, "{ranges:?}");
@@ -233,12 +234,7 @@ fn a_server_without_range_support_still_unpacks_everything() {
     let (files, archive) = incompressible(3, 300_000);
     publish_build(&server, archive);
     server.inject(Fault::new("/download", FaultKind::IgnoreRange));
-    let mut g = gljob(&server);
-    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
-        .run()
-        .success();
-    assert_files(&g, "out", &files);
-    assert_no_temp(g.dir());
+    fetch_all(&server, &files);
     assert_eq!(
         ranges(&server).len(),
         1,

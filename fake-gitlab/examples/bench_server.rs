@@ -630,6 +630,16 @@ fn serve(args: &Serve) -> io::Result<()> {
 /// Threads of the floor: gljob's workers.
 const FLOOR_THREADS: usize = 2;
 
+/// Runs `work` on [`FLOOR_THREADS`] threads at once, until each returns.
+fn on_threads(work: impl Fn() -> io::Result<()> + Sync) -> io::Result<()> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..FLOOR_THREADS).map(|_| scope.spawn(&work)).collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a floor thread panicked"))
+    })
+}
+
 fn floor(args: &Floor) -> io::Result<()> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let bytes = fs::read(&args.archive)?;
@@ -666,60 +676,38 @@ fn floor(args: &Floor) -> io::Result<()> {
             tasks.push(start..entries.len());
             let t0 = std::time::Instant::now();
             fs::create_dir(dest)?;
-            std::thread::scope(|scope| -> io::Result<()> {
-                let workers: Vec<_> = (0..FLOOR_THREADS)
-                    .map(|_| {
-                        scope.spawn(|| -> io::Result<()> {
-                            while let Some(task) = tasks.get(next.fetch_add(1, Ordering::SeqCst)) {
-                                for (path, data) in &entries[task.clone()] {
-                                    match data {
-                                        None => fs::create_dir_all(path)?,
-                                        Some(data) => {
-                                            if let Some(parent) = path.parent() {
-                                                if !parent.is_dir() {
-                                                    fs::create_dir_all(parent)?;
-                                                }
-                                            }
-                                            fs::write(path, data)?;
-                                        }
-                                    }
+            on_threads(|| {
+                while let Some(task) = tasks.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    for (path, data) in &entries[task.clone()] {
+                        match data {
+                            None => fs::create_dir_all(path)?,
+                            Some(data) => {
+                                if let Some(parent) = path.parent()
+                                    && !parent.is_dir()
+                                {
+                                    fs::create_dir_all(parent)?;
                                 }
+                                fs::write(path, data)?;
                             }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .try_for_each(|w| w.join().expect("a floor thread panicked"))
+                        }
+                    }
+                }
+                Ok(())
             })?;
             t0.elapsed()
         }
         ("inflate", None) => {
             let t0 = std::time::Instant::now();
             let n = zip.len();
-            std::thread::scope(|scope| -> io::Result<()> {
-                let workers: Vec<_> = (0..FLOOR_THREADS)
-                    .map(|_| {
-                        let mut zip = zip.clone();
-                        let next = &next;
-                        scope.spawn(move || -> io::Result<()> {
-                            let mut buf = vec![0u8; 256 << 10];
-                            loop {
-                                let i = next.fetch_add(1, Ordering::SeqCst);
-                                if i >= n {
-                                    return Ok(());
-                                }
-                                // The zip crate checks the CRC at the entry's end.
-                                let mut e = zip.by_index(i).map_err(io::Error::other)?;
-                                while e.read(&mut buf)? > 0 {}
-                            }
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .try_for_each(|w| w.join().expect("a floor thread panicked"))
+            on_threads(|| {
+                let mut zip = zip.clone();
+                let mut buf = vec![0u8; 256 << 10];
+                while let Some(i) = Some(next.fetch_add(1, Ordering::SeqCst)).filter(|&i| i < n) {
+                    // The zip crate checks the CRC at the entry's end.
+                    let mut e = zip.by_index(i).map_err(io::Error::other)?;
+                    while e.read(&mut buf)? > 0 {}
+                }
+                Ok(())
             })?;
             t0.elapsed()
         }

@@ -188,7 +188,7 @@ fn extract_into(file: &File, plan: &Plan, dest: &Path) -> anyhow::Result<()> {
         tree_path: &tree_path,
         dest: &staging.dest,
     };
-    extract::unpack(file, plan, &|_: &str| true, &target, 1)?;
+    extract::unpack(file, None, plan, &|_: &str| true, &target, 1, &mut || {})?;
     commit::commit(&mut staging)?;
     Ok(())
 }
