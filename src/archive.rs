@@ -162,11 +162,18 @@ impl Cutter {
         if needs && c.offset < self.prev {
             self.ordered = false;
         }
+        let reach = c
+            .offset
+            .saturating_add(30 + c.name.len() as u64)
+            .saturating_add(c.compressed)
+            .max(1);
+        // A segment ends before an entry that would take it past SEGMENT_BYTES, so a large
+        // entry starts one of its own, and the entry after it starts the next.
         let full = self.open.count >= SEGMENT_ENTRIES
             || needs
                 && has_bytes
                 && (c.offset > self.reach.saturating_add(SEGMENT_GAP)
-                    || self.reach - self.open.start >= SEGMENT_BYTES
+                    || reach.saturating_sub(self.open.start) > SEGMENT_BYTES
                     || c.offset < self.reach);
         if full {
             self.close(at);
@@ -177,12 +184,8 @@ impl Cutter {
                 self.open.start = c.offset;
             }
             self.last = c.offset;
-            self.reach = c
-                .offset
-                .saturating_add(30 + c.name.len() as u64)
-                .saturating_add(c.compressed)
-                .max(1);
-            self.prev = self.reach;
+            self.reach = reach;
+            self.prev = reach;
         }
     }
 
@@ -717,6 +720,67 @@ pub fn limit_failure(what: String, flag: &str) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `entries` (name, size of stored incompressible data) as a zip file's plan.
+    fn plan_of(entries: &[(String, usize)], keep: &dyn Fn(&str) -> bool) -> Plan {
+        let mut file = tempfile::tempfile().unwrap();
+        let mut w = zip::ZipWriter::new(&mut file);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (i, (name, size)) in entries.iter().enumerate() {
+            w.start_file(name.as_str(), stored).unwrap();
+            let data: Vec<u8> = (0..*size).map(|j| (j * 31 + i) as u8).collect();
+            std::io::Write::write_all(&mut w, &data).unwrap();
+        }
+        w.finish().unwrap();
+        plan(&file, &Limits::default(), keep).unwrap()
+    }
+
+    #[test]
+    fn segments_cover_every_entry_once_and_cut_at_their_limits() {
+        let mut entries: Vec<(String, usize)> =
+            (0..2500).map(|i| (format!("small/{i:04}"), 100)).collect();
+        entries.push(("big.bin".to_string(), 9 << 20));
+        entries.extend((0..10).map(|i| (format!("tail/{i}"), 100)));
+        let plan = plan_of(&entries, &|_| true);
+        assert!(plan.ordered);
+        let mut next = 0;
+        for s in &plan.segments {
+            assert_eq!(s.from.index, next, "segments follow each other");
+            assert!(s.count <= SEGMENT_ENTRIES);
+            assert!(s.start < s.end);
+            next += s.count;
+        }
+        assert_eq!(next, plan.dir.entries, "every entry in one segment");
+        // 1,024 + 1,024 + 452 small ones, the big one alone, then the tail.
+        let counts: Vec<u64> = plan.segments.iter().map(|s| s.count).collect();
+        assert_eq!(counts, [1024, 1024, 452, 1, 10]);
+        let big = &plan.segments[3];
+        assert!(big.end - big.start > 9 << 20);
+        // Byte ranges do not overlap, and end at the directory.
+        for pair in plan.segments.windows(2) {
+            assert!(pair[0].end <= pair[1].start);
+        }
+        assert_eq!(plan.segments[4].end, plan.dir.start);
+    }
+
+    #[test]
+    fn segments_skip_small_gaps_and_cut_at_large_ones() {
+        let entries: Vec<(String, usize)> = vec![
+            ("a/1".into(), 1000),
+            ("skip/1".into(), 1000),
+            ("a/2".into(), 1000),
+            ("skip/big".into(), 1 << 20),
+            ("a/3".into(), 1000),
+        ];
+        let plan = plan_of(&entries, &|p| p.starts_with("a/"));
+        let ranges: Vec<(u64, u64)> = plan.segments.iter().map(|s| (s.start, s.end)).collect();
+        // a/1 and a/2 in one request over the small gap; a/3 after the large one alone.
+        assert_eq!(plan.segments.len(), 2, "{ranges:?}");
+        assert_eq!(plan.segments[0].count, 4, "skip/big ends the first segment");
+        assert!(ranges[0].1 - ranges[0].0 < 4000, "{ranges:?}");
+        assert!(ranges[1].1 - ranges[1].0 < 2000, "{ranges:?}");
+    }
 
     #[test]
     fn names_are_normalised_or_refused() {
