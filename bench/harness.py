@@ -777,6 +777,28 @@ class Bench:
 
 PROFILES = """## Where the time goes (profiles)
 
+**Issue 15: mixed, gljob against ripunzip** (2026-12-01, at bcc819e, the commit the tables above measure). Both tools ran on a
+fresh journal-less ext4 on a loop device (as this machine's root filesystem, but with no inodes freed
+recently, see below), `perf record -F 2000 -g`, shares of each tool's own CPU samples:
+
+| | gljob fetch (network, streamed) | ripunzip unzip-file (archive already in memory, /dev/shm) |
+|---|---:|---:|
+| CPU sampled | 2.7 s | 3.3 s (and curl's download and archive write before it) |
+| inflate (zlib-rs, both) | 59% | 55% |
+| `write` of the files | 13% | 15% |
+| `openat` (creating files) | 10% | 8% |
+| reading the archive | 3% (`recvfrom`) | 5% (`read`) |
+| `mkdirat`, `utimensat`, CRC-32 | 2%, 1%, 1% | 1%, –, 1% |
+| memory copies (user and kernel) | 7% | 6% |
+
+Both are inflate-bound with the same inflater. gljob's lead is what it does not do: it never writes the
+archive (258 MiB) nor reads it back, and the download overlaps the unpacking. What separates gljob from the
+floor is that the floor's parts are measured apart, each with both cores to itself: floor: inflate alone
+keeps both cores busy for about 0.95 s (1.9 CPU-s), and creating the files costs about as much CPU again, so
+on 2 cores no tool that inflates and writes can finish mixed in 1.2× the inflate time. gljob's CPU (user +
+system, in the results above) is about 20% more than floor: inflate's alone. The same holds for many-small, where
+gljob's wall time is about the sum of floor: create and floor: inflate.
+
 Taken by hand on the same machine, not by `bench/run.sh`: `perf record -F 2000 -g` of one local
 `gljob fetch` (a release build with line tables: `CARGO_PROFILE_RELEASE_STRIP=false
 CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release`), `perf report --children`, and
