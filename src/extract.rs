@@ -83,6 +83,7 @@ pub fn unpack<'x>(
     let tree = target.root.open_dir(target.tree).map_err(cannot)?;
     let shared = Shared {
         next: AtomicUsize::new(0),
+        order: plan.order(streams.is_some()),
         failed: AtomicBool::new(false),
         kept: kept_bits(&tree),
     };
@@ -202,8 +203,10 @@ fn is_stop(e: &anyhow::Error) -> bool {
 
 /// What the workers share.
 struct Shared {
-    /// The next segment to take.
+    /// The next segment to take, an index into `order`.
     next: AtomicUsize,
+    /// The order in which the segments are taken ([`Plan::order`]).
+    order: Vec<usize>,
     /// Set when a worker fails: the others stop.
     failed: AtomicBool,
     /// [`kept_bits`] of the tree.
@@ -222,9 +225,8 @@ struct Worker<'w, 'x> {
 }
 
 impl Worker<'_, '_> {
-    /// Takes the next segment until none are left. Segments follow the archive's order, so
-    /// both workers stay near the download's front when the archive is still arriving, and
-    /// archives are sorted by path, so the workers mostly create files in different
+    /// Takes the next segment until none are left. A segment is a run of consecutive entries,
+    /// and archives are sorted by path, so the workers mostly create files in different
     /// directories instead of contending for one directory's lock in the kernel
     /// (interleaving single entries made system time grow, measured).
     fn run(&self) -> Result<Unpacked> {
@@ -232,8 +234,8 @@ impl Worker<'_, '_> {
         let mut done = Unpacked { files: 0, bytes: 0 };
         let mut parents = Parents::new(self.tree)?;
         loop {
-            let i = self.shared.next.fetch_add(1, Ordering::SeqCst);
-            let Some(segment) = self.plan.segments.get(i) else {
+            let next = self.shared.next.fetch_add(1, Ordering::SeqCst);
+            let Some(segment) = self.shared.order.get(next).map(|&i| &self.plan.segments[i]) else {
                 return Ok(done);
             };
             match self.streams {
