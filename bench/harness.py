@@ -777,7 +777,7 @@ class Bench:
 
 PROFILES = """## Where the time goes (profiles)
 
-**Issue 15: mixed, gljob against ripunzip** (2026-12-01, at bcc819e, the commit the tables above measure). Both tools ran on a
+**Issue 15: mixed, gljob against ripunzip** (2026-12-01, at bcc819e, one commit before the tables above: segments were still taken in archive order). Both tools ran on a
 fresh journal-less ext4 on a loop device (as this machine's root filesystem, but with no inodes freed
 recently, see below), `perf record -F 2000 -g`, shares of each tool's own CPU samples:
 
