@@ -796,8 +796,8 @@ archive (258 MiB) nor reads it back, and the download overlaps the unpacking. Wh
 floor is that the floor's parts are measured apart, each with both cores to itself: floor: inflate alone
 keeps both cores busy for about 0.95 s (1.9 CPU-s), and creating the files costs about as much CPU again, so
 on 2 cores no tool that inflates and writes can finish mixed in 1.2× the inflate time. gljob's CPU (user +
-system, in the results above) is about 20% more than floor: inflate's alone. The same holds for many-small, where
-gljob's wall time is about the sum of floor: create and floor: inflate.
+system, in the results above) is 20–30% more than floor: inflate's alone (2.24–2.46 CPU-s against 1.86–1.88 in
+the two runs). On many-small gljob's wall time is 10–20% over the sum of floor: create and floor: inflate.
 
 Taken by hand on the same machine, not by `bench/run.sh`: `perf record -F 2000 -g` of one local
 `gljob fetch` (a release build with line tables: `CARGO_PROFILE_RELEASE_STRIP=false
