@@ -72,8 +72,9 @@ const MAX_PATH: usize = 4096;
 /// What [`plan`] found: enough to extract, nothing per entry but offsets.
 pub struct Plan {
     pub dir: Directory,
-    /// The CRC of the directory's bytes as planned: extraction checks it read the same.
-    pub dir_crc: u32,
+    /// Where the planned pass over the directory ended (its entries and their bytes' CRC):
+    /// a later full pass must end at the same mark ([`check_same`]).
+    pub dir_end: Mark,
     /// Selected entries that are files or symlinks, and their declared bytes.
     pub files: u64,
     /// Selected directory entries with a time of their own (to be set after their contents).
@@ -105,13 +106,19 @@ pub struct Plan {
 /// is a segment of its own while the other worker goes on with the small ones.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment {
-    /// Where its first entry is in the directory.
+    /// Where its first entry is in the directory, and where the entry after its last is:
+    /// a worker's pass must end at `to` exactly (index and CRC, [`check_same`]).
     pub from: Mark,
-    pub count: u64,
-    /// The directory's CRC after its last entry ([`zipfmt::Entries::crc`]).
-    pub crc_after: u32,
+    pub to: Mark,
     pub start: u64,
     pub end: u64,
+}
+
+impl Segment {
+    /// Its entries.
+    pub fn count(&self) -> u64 {
+        self.to.index - self.from.index
+    }
 }
 
 /// At most this many entries in a [`Segment`]: about 50 ms of small-file creation, and
@@ -126,13 +133,18 @@ pub const SEGMENT_GAP: u64 = 256 * 1024;
 
 /// Builds [`Plan::segments`] as the plan's pass goes by.
 struct Cutter {
-    done: Vec<Segment>,
-    open: Segment,
+    /// The segments so far, each with its last selected entry's offset (its `end` is the
+    /// entry after that one's, known once every offset is: [`Cutter::finish`]).
+    done: Vec<(Segment, Option<u64>)>,
+    /// Where the open segment begins, and its entries so far.
+    from: Mark,
+    count: u64,
+    /// The open segment's first selected entry's offset and last one's.
+    first: u64,
+    last: Option<u64>,
     /// Where the open segment's last selected entry ends, at least (local header, name and
-    /// data; the local extra field is not known yet); 0 while it has none.
+    /// data; the local extra field is not known yet).
     reach: u64,
-    /// The open segment's last selected entry's offset: its `end` is the next entry's.
-    last: u64,
     /// Where the last selected entry of any segment ends, at least.
     prev: u64,
     ordered: bool,
@@ -142,15 +154,11 @@ impl Cutter {
     fn new() -> Cutter {
         Cutter {
             done: Vec::new(),
-            open: Segment {
-                from: Mark::default(),
-                count: 0,
-                crc_after: 0,
-                start: 0,
-                end: 0,
-            },
+            from: Mark::default(),
+            count: 0,
+            first: 0,
+            last: None,
             reach: 0,
-            last: 0,
             prev: 0,
             ordered: true,
         }
@@ -158,71 +166,68 @@ impl Cutter {
 
     /// Entry `c` comes next, at `at`; `needs` says whether its data is to be read.
     fn add(&mut self, at: Mark, c: &Central, needs: bool) {
-        let has_bytes = self.reach > 0;
         if needs && c.offset < self.prev {
             self.ordered = false;
         }
         let reach = c
             .offset
             .saturating_add(30 + c.name.len() as u64)
-            .saturating_add(c.compressed)
-            .max(1);
+            .saturating_add(c.compressed);
         // A segment ends before an entry that would take it past SEGMENT_BYTES, so a large
         // entry starts one of its own, and the entry after it starts the next.
-        let full = self.open.count >= SEGMENT_ENTRIES
+        let full = self.count >= SEGMENT_ENTRIES
             || needs
-                && has_bytes
+                && self.last.is_some()
                 && (c.offset > self.reach.saturating_add(SEGMENT_GAP)
-                    || reach.saturating_sub(self.open.start) > SEGMENT_BYTES
+                    || reach.saturating_sub(self.first) > SEGMENT_BYTES
                     || c.offset < self.reach);
         if full {
             self.close(at);
         }
-        self.open.count += 1;
+        self.count += 1;
         if needs {
-            if self.reach == 0 {
-                self.open.start = c.offset;
+            if self.last.is_none() {
+                self.first = c.offset;
             }
-            self.last = c.offset;
+            self.last = Some(c.offset);
             self.reach = reach;
             self.prev = reach;
         }
     }
 
+    /// Ends the open segment before the entry at `at`.
     fn close(&mut self, at: Mark) {
-        let mut segment = std::mem::replace(
-            &mut self.open,
-            Segment {
-                from: at,
-                count: 0,
-                crc_after: 0,
-                start: 0,
+        if self.count > 0 {
+            let segment = Segment {
+                from: self.from,
+                to: at,
+                start: self.first,
                 end: 0,
-            },
-        );
-        segment.crc_after = at.crc;
-        // `end` holds the last selected offset until the bounds are known ([`Cutter::finish`]).
-        segment.end = if self.reach > 0 { self.last } else { 0 };
-        if self.reach == 0 {
-            segment.start = u64::MAX; // no bytes
+            };
+            self.done.push((segment, self.last));
         }
-        self.reach = 0;
-        if segment.count > 0 {
-            self.done.push(segment);
-        }
+        (self.from, self.count, self.last) = (at, 0, None);
     }
 
     /// The segments, each ending where the entry after its last selected one begins.
     fn finish(mut self, at: Mark, plan: &Plan) -> (Vec<Segment>, bool) {
         self.close(at);
-        for s in &mut self.done {
-            (s.start, s.end) = if s.start == u64::MAX {
-                (0, 0)
-            } else {
-                (s.start, plan.limit(s.end))
-            };
-        }
-        (self.done, self.ordered)
+        let segments = self
+            .done
+            .into_iter()
+            .map(|(s, last)| match last {
+                Some(last) => Segment {
+                    end: plan.limit(last),
+                    ..s
+                },
+                None => Segment {
+                    start: 0,
+                    end: 0,
+                    ..s
+                },
+            })
+            .collect();
+        (segments, self.ordered)
     }
 }
 
@@ -241,7 +246,7 @@ impl Plan {
         let mut order: Vec<usize> = (0..self.segments.len()).collect();
         if streamed {
             let cost =
-                |s: &Segment| (s.end - s.start).saturating_add(s.count.saturating_mul(8 << 10));
+                |s: &Segment| (s.end - s.start).saturating_add(s.count().saturating_mul(8 << 10));
             order.sort_by_key(|&i| std::cmp::Reverse(cost(&self.segments[i])));
         }
         order
@@ -311,7 +316,7 @@ pub fn plan<S: Source + ?Sized>(
     let mut spans: Vec<(u64, u64)> = Vec::with_capacity(dir.entries.min(1 << 20) as usize);
     let mut plan = Plan {
         dir,
-        dir_crc: 0,
+        dir_end: Mark::default(),
         files: 0,
         dated_dirs: 0,
         bytes: 0,
@@ -426,7 +431,7 @@ pub fn plan<S: Source + ?Sized>(
             plan.links.insert(stack.key());
         }
     }
-    plan.dir_crc = listing.crc();
+    plan.dir_end = listing.mark();
     drop(paths);
 
     spans.sort_unstable();
@@ -470,30 +475,15 @@ pub fn plan<S: Source + ?Sized>(
     Ok(plan)
 }
 
-/// After a full pass over the directory (`listing` exhausted): refuses the archive unless
-/// that pass read the very bytes the plan checked, so every rule applied to exactly the
-/// entries that were read.
+/// After a pass over the directory (the whole of it, or a segment's entries: `listing`
+/// exhausted): refuses the archive unless that pass ended where the plan's did (`expected`:
+/// [`Plan::dir_end`] or [`Segment::to`]), having read the very bytes the plan checked, so
+/// every rule applied to exactly the entries that were read.
 pub fn check_same<S: Source + ?Sized>(
     listing: &zipfmt::Entries<'_, S>,
-    plan: &Plan,
+    expected: Mark,
 ) -> Result<(), Failure> {
-    if listing.crc() == plan.dir_crc {
-        return Ok(());
-    }
-    Err(refuse(
-        "its central directory changed after it was checked".to_string(),
-    ))
-}
-
-/// [`check_same`] for one segment's pass (`listing` exhausted): it read the bytes the plan
-/// read there.
-pub fn check_segment<S: Source + ?Sized>(
-    listing: &zipfmt::Entries<'_, S>,
-    segment: &Segment,
-) -> Result<(), Failure> {
-    if listing.crc() == segment.crc_after
-        && listing.mark().index == segment.from.index + segment.count
-    {
+    if listing.mark() == expected {
         return Ok(());
     }
     Err(refuse(
@@ -762,13 +752,13 @@ mod tests {
         let mut next = 0;
         for s in &plan.segments {
             assert_eq!(s.from.index, next, "segments follow each other");
-            assert!(s.count <= SEGMENT_ENTRIES);
+            assert!(s.count() <= SEGMENT_ENTRIES);
             assert!(s.start < s.end);
-            next += s.count;
+            next += s.count();
         }
         assert_eq!(next, plan.dir.entries, "every entry in one segment");
         // 1,024 + 1,024 + 452 small ones, the big one alone, then the tail.
-        let counts: Vec<u64> = plan.segments.iter().map(|s| s.count).collect();
+        let counts: Vec<u64> = plan.segments.iter().map(|s| s.count()).collect();
         assert_eq!(counts, [1024, 1024, 452, 1, 10]);
         let big = &plan.segments[3];
         assert!(big.end - big.start > 9 << 20);
@@ -796,7 +786,11 @@ mod tests {
         let ranges: Vec<(u64, u64)> = plan.segments.iter().map(|s| (s.start, s.end)).collect();
         // a/1 and a/2 in one request over the small gap; a/3 after the large one alone.
         assert_eq!(plan.segments.len(), 2, "{ranges:?}");
-        assert_eq!(plan.segments[0].count, 4, "skip/big ends the first segment");
+        assert_eq!(
+            plan.segments[0].count(),
+            4,
+            "skip/big ends the first segment"
+        );
         assert!(ranges[0].1 - ranges[0].0 < 4000, "{ranges:?}");
         assert!(ranges[1].1 - ranges[1].0 < 2000, "{ranges:?}");
     }

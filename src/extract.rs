@@ -266,7 +266,7 @@ impl Worker<'_, '_> {
             shared,
             ..
         } = *self;
-        let mut listing = zipfmt::entries_from(self.dir, plan.dir, segment.from, segment.count);
+        let mut listing = zipfmt::entries_from(self.dir, plan.dir, segment.from, segment.count());
         for c in listing.by_ref() {
             if shared.failed.load(Ordering::Relaxed) {
                 return Err(Stopped.into());
@@ -337,7 +337,7 @@ impl Worker<'_, '_> {
             done.files += 1;
             done.bytes += copied;
         }
-        archive::check_segment(&listing, segment)?;
+        archive::check_same(&listing, segment.to)?;
         Ok(())
     }
 }

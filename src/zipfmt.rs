@@ -290,7 +290,7 @@ pub fn entries<S: Source + ?Sized>(source: &S, dir: Directory) -> Entries<'_, S>
 /// Where a run of entries starts in the directory: `position` bytes in, at entry `index`,
 /// after bytes whose CRC is `crc` (what [`Entries::position`] and [`Entries::crc`] said
 /// there).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Mark {
     pub position: u64,
     pub index: u64,

@@ -655,7 +655,7 @@ fn list(
         }
         first = false;
     }
-    archive::check_same(&listing, &plan)?;
+    archive::check_same(&listing, plan.dir_end)?;
     if json {
         out.write_all(b"]\n")?;
     }
