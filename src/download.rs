@@ -477,8 +477,19 @@ impl Stream<'_, '_> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads at the position into `buf` (`skip`: discards up to `buf.len()` bytes), with
-    /// resume. `Err` is final and its reason is in `failure`.
+    /// Reads and discards bytes up to `to` (unselected entries, local extra fields, data
+    /// descriptors). `Err` is final and its reason is in `failure`.
+    fn skip_to(&self, st: &mut Reading, to: u64) -> Result<(), ()> {
+        let mut skip = [0u8; 4096];
+        while st.pos < to {
+            let n = ((to - st.pos) as usize).min(skip.len());
+            self.pull(st, &mut skip[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Reads at the position into `buf`, with resume. `Err` is final and its reason is in
+    /// `failure`.
     fn pull(&self, st: &mut Reading, buf: &mut [u8]) -> Result<usize, ()> {
         let give_up = |st: &mut Reading, e: anyhow::Error| {
             st.body = None;
@@ -541,11 +552,7 @@ impl Source for Stream<'_, '_> {
         if offset >= st.end || buf.is_empty() {
             return Ok(0);
         }
-        let mut skip = [0u8; 4096];
-        while st.pos < offset {
-            let n = ((offset - st.pos) as usize).min(skip.len());
-            self.pull(&mut st, &mut skip[..n]).map_err(|()| failed())?;
-        }
+        self.skip_to(&mut st, offset).map_err(|()| failed())?;
         self.pull(&mut st, buf).map_err(|()| failed())
     }
 
@@ -563,19 +570,15 @@ impl crate::extract::Data for Stream<'_, '_> {
     /// the answer ends there: a body longer than the range asked for is refused.
     fn finish(&self) -> Result<()> {
         let mut st = self.lock();
-        let mut skip = [0u8; 4096];
-        while st.pos < st.end {
-            let n = ((st.end - st.pos) as usize).min(skip.len());
-            if self.pull(&mut st, &mut skip[..n]).is_err() {
-                return Err(st
-                    .failure
-                    .take()
-                    .unwrap_or_else(|| anyhow::anyhow!("the download failed")));
-            }
-        }
         let end = st.end;
+        if self.skip_to(&mut st, end).is_err() {
+            return Err(st
+                .failure
+                .take()
+                .unwrap_or_else(|| anyhow::anyhow!("the download failed")));
+        }
         if let Some(body) = st.body.as_mut()
-            && matches!(body.read(&mut skip[..1]), Ok(n) if n > 0)
+            && matches!(body.read(&mut [0u8; 1]), Ok(n) if n > 0)
         {
             return Err(overrun(&self.remote.url, end).into());
         }
