@@ -336,12 +336,12 @@ pub fn plan<S: Source + ?Sized>(
         let Some(c) = listing.next() else { break };
         let c = c.map_err(|why| refuse(format!("its central directory is corrupt: {why}")))?;
         let judged = judge(&c)?;
+        // Asked once per entry: a `--path` glob set is matched here, not three times.
+        let kept = judged.as_ref().is_some_and(|(path, _)| keep(path));
         cutter.add(
             at,
             &c,
-            judged
-                .as_ref()
-                .is_some_and(|(path, kind)| *kind != Type::Dir && keep(path)),
+            kept && judged.as_ref().is_some_and(|(_, kind)| *kind != Type::Dir),
         );
         spans.push((
             c.offset,
@@ -415,10 +415,10 @@ pub fn plan<S: Source + ?Sized>(
                 "--max-entries",
             ));
         }
-        if keep(&path) && kind == Type::Dir && c.mtime.is_some() {
+        if kept && kind == Type::Dir && c.mtime.is_some() {
             plan.dated_dirs += 1;
         }
-        if keep(&path) && kind != Type::Dir {
+        if kept && kind != Type::Dir {
             plan.files += 1;
             plan.bytes = plan.bytes.saturating_add(c.size);
         }
