@@ -26,7 +26,7 @@ use crate::archive::{self, Plan, RESERVED_PREFIX, Segment};
 use crate::dirs::{self, Dir, Kind as FileKind};
 use crate::error::{Failure, Kind, fail, fs_failure};
 use crate::signals;
-use crate::zipfmt::{self, Source, Type};
+use crate::zipfmt::{self, Inflater, Source, Type};
 
 /// What unpacking wrote.
 pub struct Unpacked {
@@ -230,7 +230,10 @@ impl Worker<'_, '_> {
     /// directories instead of contending for one directory's lock in the kernel
     /// (interleaving single entries made system time grow, measured).
     fn run(&self) -> Result<Unpacked> {
-        let mut buf = vec![0u8; 256 * 1024];
+        // One byte more than `Inflater::whole` fills, so it can tell an entry that
+        // inflates past its declared size.
+        let mut buf = vec![0u8; zipfmt::WHOLE + 1];
+        let mut inflater = Inflater::default();
         let mut done = Unpacked { files: 0, bytes: 0 };
         let mut parents = Parents::new(self.tree)?;
         loop {
@@ -241,11 +244,25 @@ impl Worker<'_, '_> {
             match self.streams {
                 Some(open) => {
                     let data = open(segment);
-                    self.segment(segment, &*data, &mut parents, &mut buf, &mut done)
-                        .map_err(|e| data.failure().unwrap_or(e))?;
+                    self.segment(
+                        segment,
+                        &*data,
+                        &mut parents,
+                        &mut buf,
+                        &mut inflater,
+                        &mut done,
+                    )
+                    .map_err(|e| data.failure().unwrap_or(e))?;
                     data.finish()?;
                 }
-                None => self.segment(segment, self.dir, &mut parents, &mut buf, &mut done)?,
+                None => self.segment(
+                    segment,
+                    self.dir,
+                    &mut parents,
+                    &mut buf,
+                    &mut inflater,
+                    &mut done,
+                )?,
             }
         }
     }
@@ -257,6 +274,7 @@ impl Worker<'_, '_> {
         data: &D,
         parents: &mut Parents,
         buf: &mut [u8],
+        inflater: &mut Inflater,
         done: &mut Unpacked,
     ) -> Result<()> {
         let Worker {
@@ -304,29 +322,27 @@ impl Worker<'_, '_> {
             if start.saturating_add(c.compressed) > plan.limit(c.offset) {
                 return Err(corrupt(&rel, "its data runs into the next entry").into());
             }
-            let mut reader = zipfmt::open(data, &c, start).map_err(|why| corrupt(&rel, &why))?;
             let mode = archive::mode(&c);
-            let mut out = parent
-                .create_file(name, mode)
-                .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))?;
-            let mut copied = 0u64;
-            loop {
-                let n = match reader.read(buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(corrupt(&rel, &e.to_string()).into()),
-                };
-                out.write_all(&buf[..n])
+            let create = || {
+                parent
+                    .create_file(name, mode)
+                    .map_err(|e| name_clash(parent, name, placement_failure(&rel, &path, e)))
+            };
+            let (out, copied) = if Inflater::takes(&c) {
+                // Inflated before the file is created: a corrupt entry creates nothing.
+                let bytes = inflater
+                    .whole(data, &c, start, buf)
+                    .map_err(|why| corrupt(&rel, &why))?;
+                let mut out = create()?;
+                out.write_all(bytes)
                     .map_err(|e| fs_failure("cannot write", &path, e))?;
-                copied += n as u64;
-                if copied % (8 << 20) < n as u64 {
-                    signals::check()?;
-                    if shared.failed.load(Ordering::Relaxed) {
-                        return Err(Stopped.into());
-                    }
-                }
-            }
+                (out, bytes.len() as u64)
+            } else {
+                let reader = zipfmt::open(data, &c, start).map_err(|why| corrupt(&rel, &why))?;
+                let mut out = create()?;
+                let copied = self.copy(reader, &mut out, buf, &rel, &path)?;
+                (out, copied)
+            };
             if mode & !shared.kept != 0 {
                 out.set_permissions(fs::Permissions::from_mode(mode))
                     .map_err(|e| fs_failure("cannot set the mode of", &path, e))?;
@@ -339,6 +355,36 @@ impl Worker<'_, '_> {
         }
         archive::check_same(&listing, segment.to)?;
         Ok(())
+    }
+
+    /// Copies a large entry from its checking reader into its file, a buffer at a time.
+    fn copy(
+        &self,
+        mut reader: impl Read,
+        out: &mut fs::File,
+        buf: &mut [u8],
+        rel: &str,
+        path: &Path,
+    ) -> Result<u64> {
+        let mut copied = 0u64;
+        loop {
+            let n = match reader.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(corrupt(rel, &e.to_string()).into()),
+            };
+            out.write_all(&buf[..n])
+                .map_err(|e| fs_failure("cannot write", path, e))?;
+            copied += n as u64;
+            if copied % (8 << 20) < n as u64 {
+                signals::check()?;
+                if self.shared.failed.load(Ordering::Relaxed) {
+                    return Err(Stopped.into());
+                }
+            }
+        }
+        Ok(copied)
     }
 }
 

@@ -549,6 +549,81 @@ pub fn open<'a, S: Source + ?Sized>(
     })
 }
 
+/// Entries whose data and contents both fit in this many bytes are unpacked whole
+/// ([`Inflater::whole`]) instead of through [`open`]'s reader.
+pub const WHOLE: usize = 256 * 1024;
+
+/// A worker's whole-entry inflater and input buffer, kept from entry to entry. Whole
+/// entries go to libdeflate, which decodes straight into the output (no window, no
+/// state to set up per entry): on the small entries of mixed and many-small it took 0.29 s
+/// and 0.33 s on one core where zlib-rs, reset between entries, took 0.49 s and 0.54 s
+/// (measured in memory, 2026-12-02). Larger entries stream through [`open`]'s zlib-rs
+/// reader in constant memory.
+pub struct Inflater {
+    state: libdeflater::Decompressor,
+    input: Vec<u8>,
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Inflater {
+            state: libdeflater::Decompressor::new(),
+            input: vec![0; WHOLE],
+        }
+    }
+}
+
+impl Inflater {
+    /// Whether [`Inflater::whole`] takes this entry.
+    pub fn takes(c: &Central) -> bool {
+        c.method == 8 && c.compressed <= WHOLE as u64 && c.size <= WHOLE as u64
+    }
+
+    /// Reads a deflated entry's data (at `start`) in one go and inflates it in one call
+    /// into `out` (at least [`WHOLE`] + 1 bytes), checked as [`open`]'s reader checks it:
+    /// exactly the declared size, with the declared CRC. Returns the entry's bytes.
+    pub fn whole<'o, S: Source + ?Sized>(
+        &mut self,
+        source: &S,
+        c: &Central,
+        start: u64,
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], Bad> {
+        // `takes` bounds both sizes; the casts cannot truncate.
+        let (compressed, size) = (c.compressed as usize, c.size as usize);
+        let input = &mut self.input[..compressed];
+        read_exact_at(source, input, start)?;
+        // One byte of room past the declared size tells a longer stream from an exact one.
+        let n = match self.state.deflate_decompress(input, &mut out[..size + 1]) {
+            Ok(n) if n <= size => n,
+            Ok(_) | Err(libdeflater::DecompressionError::InsufficientSpace) => {
+                return Err(format!("it unpacks to more than its declared {size} bytes"));
+            }
+            Err(libdeflater::DecompressionError::BadData) => {
+                return Err("corrupt deflate stream".to_string());
+            }
+        };
+        let bytes = &out[..n];
+        check_end(n as u64, c.size, crc32fast::hash(bytes), c.crc).map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+}
+
+/// The checks at an entry's end: all of its declared size, and its declared CRC.
+fn check_end(read: u64, size: u64, crc: u32, declared: u32) -> io::Result<()> {
+    if read != size {
+        return Err(invalid(format!(
+            "it unpacks to {read} bytes, not its declared {size}"
+        )));
+    }
+    if crc != declared {
+        return Err(invalid(format!(
+            "its CRC is {crc:08x}, not the declared {declared:08x}"
+        )));
+    }
+    Ok(())
+}
+
 /// A reader that verifies the declared size and CRC as the bytes go by.
 pub struct Checked<R> {
     inner: R,
@@ -569,19 +644,12 @@ impl<R: Read> Read for Checked<R> {
             )));
         }
         if n == 0 {
-            if self.read != self.size {
-                return Err(invalid(format!(
-                    "it unpacks to {} bytes, not its declared {}",
-                    self.read, self.size
-                )));
-            }
-            let crc = self.hasher.clone().finalize();
-            if crc != self.crc {
-                return Err(invalid(format!(
-                    "its CRC is {crc:08x}, not the declared {:08x}",
-                    self.crc
-                )));
-            }
+            check_end(
+                self.read,
+                self.size,
+                self.hasher.clone().finalize(),
+                self.crc,
+            )?;
         }
         self.hasher.update(&buf[..n]);
         Ok(n)
@@ -669,6 +737,59 @@ mod tests {
         let pos = z.windows(6).position(|w| w == b"stored").unwrap();
         z[pos] = b'S';
         assert!(read_all(z).unwrap_err().contains("CRC"));
+    }
+
+    /// The whole-entry path (libdeflate) and the streaming reader (zlib-rs) must judge an
+    /// entry alike: gljob takes one or the other by size alone.
+    #[test]
+    fn whole_entries_are_checked_as_streamed_ones_are() {
+        let src = Bytes(sample(b""));
+        let dir = find_directory(&src).unwrap();
+        let c = entries(&src, dir).next().unwrap().unwrap();
+        assert!(Inflater::takes(&c));
+        let start = data_start(&src, &c).unwrap();
+        let streamed = |c: &Central| -> Result<Vec<u8>, String> {
+            let mut data = Vec::new();
+            open(&src, c, start)?
+                .read_to_end(&mut data)
+                .map_err(|e| e.to_string())?;
+            Ok(data)
+        };
+        let mut inflater = Inflater::default();
+        let mut out = vec![0u8; WHOLE + 1];
+        let mut whole = |c: &Central| inflater.whole(&src, c, start, &mut out).map(<[u8]>::to_vec);
+        assert_eq!(whole(&c).unwrap(), b"hello ".repeat(100));
+        type Lie = fn(&mut Central);
+        let lies: [(&str, Lie, &str); 4] = [
+            ("size too small", |c| c.size -= 1, "more than its declared"),
+            ("size too large", |c| c.size += 1, "not its declared"),
+            ("wrong CRC", |c| c.crc ^= 1, "CRC"),
+            // Cut short: the stream loses its end (libdeflate refuses that outright).
+            ("data cut short", |c| c.compressed -= 4, ""),
+        ];
+        for (what, lie, says) in lies {
+            let mut c = c.clone();
+            lie(&mut c);
+            assert!(streamed(&c).is_err(), "{what}: the stream took it");
+            let err = whole(&c).expect_err(what);
+            assert!(err.contains(says), "{what}: {err}");
+        }
+        let mut garbage = c.clone();
+        garbage.crc = 0;
+        let bytes = Bytes(vec![0xff; 64]);
+        assert!(
+            inflater
+                .whole(&bytes, &garbage, 0, &mut out)
+                .unwrap_err()
+                .contains("corrupt deflate")
+        );
+        // Past WHOLE either way, an entry streams.
+        let mut big = c.clone();
+        big.size = WHOLE as u64 + 1;
+        assert!(!Inflater::takes(&big));
+        big.size = 1;
+        big.compressed = WHOLE as u64 + 1;
+        assert!(!Inflater::takes(&big));
     }
 
     #[test]
