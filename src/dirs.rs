@@ -96,6 +96,28 @@ impl Dir {
         Ok(Dir(self.0.try_clone()?))
     }
 
+    /// Sets the directory's modification time, its access time left as it is: one
+    /// `futimens` on the handle already open.
+    pub fn set_modified(&self, time: std::time::SystemTime) -> io::Result<()> {
+        let since = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let omit = rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        };
+        let modified = rustix::fs::Timespec {
+            tv_sec: i64::try_from(since.as_secs())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+            tv_nsec: since.subsec_nanos().into(),
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: omit,
+            last_modification: modified,
+        };
+        Ok(rustix::fs::futimens(&self.0, &times)?)
+    }
+
     /// Makes the directory `name` with `mode` (less the umask); `EEXIST` if anything is there.
     pub fn mkdir(&self, name: impl AsRef<OsStr>, mode: u32) -> io::Result<()> {
         Ok(rustix::fs::mkdirat(

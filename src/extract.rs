@@ -172,6 +172,8 @@ fn date_directories<S: Source + ?Sized>(
     if plan.dated_dirs == 0 {
         return Ok(()); // no pass over the directory for archives without directory entries
     }
+    // Directories come in path order: the handles of the last one's parents are reused.
+    let mut parents = Parents::new(tree)?;
     for c in zipfmt::entries(source, plan.dir) {
         let c = c.map_err(|why| corrupt("(central directory)", &why))?;
         let (Some(mtime), Some((rel, Type::Dir))) = (c.mtime, archive::judge(&c)?) else {
@@ -180,7 +182,7 @@ fn date_directories<S: Source + ?Sized>(
         if !keep(&rel) {
             continue;
         }
-        if let Ok(dir) = tree.open_path(Path::new(&rel)).and_then(|d| d.as_file()) {
+        if let Ok(dir) = parents.existing(&rel) {
             let _ = dir.set_modified(mtime);
         }
     }
@@ -406,6 +408,21 @@ impl Parents {
 
     /// The handle of the directory `rel` ("" for the root), made where missing.
     fn open(&mut self, rel: &str) -> io::Result<&Dir> {
+        self.walk(rel, |dir, part| dir.make_dir(part, 0o777))
+    }
+
+    /// The handle of the existing directory `rel`.
+    fn existing(&mut self, rel: &str) -> io::Result<&Dir> {
+        self.walk(rel, |dir, part| dir.open_dir(part))
+    }
+
+    /// Reuses the handles `rel` shares with the last directory, and takes `step` from
+    /// there down.
+    fn walk(
+        &mut self,
+        rel: &str,
+        step: impl Fn(&Dir, &str) -> io::Result<Dir>,
+    ) -> io::Result<&Dir> {
         let parts: Vec<&str> = if rel.is_empty() {
             Vec::new()
         } else {
@@ -421,7 +438,7 @@ impl Parents {
             let Some((_, top)) = self.stack.last() else {
                 break;
             };
-            let next = top.make_dir(part, 0o777)?;
+            let next = step(top, part)?;
             self.stack.push((part.to_string(), next));
         }
         match self.stack.last() {

@@ -269,6 +269,39 @@ fn directories_get_their_archive_times_after_their_contents() {
 }
 
 #[test]
+fn nested_and_sibling_directories_each_get_their_own_time() {
+    // Each directory its own minute, deeper ones between siblings: the dating pass walks
+    // down and back up the tree, reusing the handles of the parents it shares.
+    let dirs = ["a/", "a/b/", "a/b/c/", "a/d/", "e/"];
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (i, dir) in dirs.iter().enumerate() {
+        let stamp = zip::DateTime::from_date_and_time(2021, 3, 4, 5, i as u8, 0).unwrap();
+        let opts = zip::write::SimpleFileOptions::default()
+            .last_modified_time(stamp)
+            .unix_permissions(0o755);
+        w.add_directory(*dir, opts).unwrap();
+        w.start_file(format!("{dir}f.txt"), opts.unix_permissions(0o644))
+            .unwrap();
+        std::io::Write::write_all(&mut w, dir.as_bytes()).unwrap();
+    }
+    let zip = w.finish().unwrap().into_inner();
+    let server = server();
+    publish_build(&server, zip);
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .run()
+        .success();
+    let first = mtime(&g.dir().join("out/a"));
+    for (i, dir) in dirs.iter().enumerate() {
+        assert_eq!(
+            mtime(&g.dir().join("out").join(dir)),
+            first + 60 * i as u64,
+            "{dir} has its own archive time"
+        );
+    }
+}
+
+#[test]
 fn symlinks_leaving_dest_are_refused_unless_allowed_and_never_followed() {
     let server = server();
     publish_build(
