@@ -777,7 +777,27 @@ class Bench:
 
 PROFILES = """## Where the time goes (profiles)
 
-**Issue 15: mixed, gljob against ripunzip** (2026-12-01, at bcc819e, one commit before the tables above: segments were still taken in archive order). Both tools ran on a
+**Issue 15, second round: small entries inflated by libdeflate, directories dated through handles**
+(2026-12-02, this report's machine, from 91cf77c to 2c637f2). `perf record -F 4000 -g` of a local fetch of
+mixed at 91cf77c: zlib-rs was 41% of gljob's samples (`inflate_fast_help` 29%, match copies 6%, table
+building 4%), the kernel's file creation and page-cache copies most of the rest. Inflating the entries of
+up to 256 KiB in memory on one core: libdeflate 0.29 s against zlib-rs's 0.49 s on mixed, 0.33 s against
+0.54 s on many-small (a decoder reset between entries; one built per entry, as before, measured no slower
+inside gljob, whose allocator reuses the freed state). So entries of up to 256 KiB are now read whole and
+inflated in one call by libdeflate (`zipfmt::Inflater`); larger ones still stream through zlib-rs. The
+dating of directories after unpacking reopened each one from the tree's root (28,000 system calls for
+many-small's 2,201 directories, 75 ms of single-threaded time); it now walks the workers' stack of parent
+handles. Alternating the binaries, fetches into tmpfs (no ext4 effects): mixed user time 1.08–1.29 s before,
+0.82–0.89 s after; many-small 1.36–1.48 s before, 1.21–1.28 s with libdeflate, 1.10–1.26 s with the
+dating change too. Three workers instead of two changed nothing measurable on either. A mixed fetch into
+tmpfs keeps 1.95 of the 2 cores busy (gljob and the fake server together, from /proc/stat), so what is left
+is CPU work; on many-small, into tmpfs, it is `openat` creating files 32% of gljob's samples, `write` 20%,
+libdeflate 18%, `close` 5%, `utimensat` 5%, planning about 2%. On this machine the floor's largest part
+on mixed and many-small is floor: create, and it is also its noisiest: its median on mixed was 1.31 s in the
+local mode and 0.96 s in the object-storage mode of the same run, min–max 0.68–1.64 s over the six rounds,
+while gljob's own medians in the two modes were 1.54 s and 1.60 s.
+
+**Issue 15, first round: mixed, gljob against ripunzip** (2026-12-01, another machine: an Intel Xeon, 2 cores; at bcc819e, before segments were taken costliest first and before libdeflate). Both tools ran on a
 fresh journal-less ext4 on a loop device (as this machine's root filesystem, but with no inodes freed
 recently, see below), `perf record -F 2000 -g`, shares of each tool's own CPU samples:
 
@@ -791,7 +811,7 @@ recently, see below), `perf record -F 2000 -g`, shares of each tool's own CPU sa
 | `mkdirat`, `utimensat`, CRC-32 | 2%, 1%, 1% | 1%, –, 1% |
 | memory copies (user and kernel) | 7% | 6% |
 
-Both are inflate-bound with the same inflater. gljob's lead is what it does not do: it never writes the
+Both were inflate-bound with the same inflater. gljob's lead is what it does not do: it never writes the
 archive (258 MiB) nor reads it back, and the download overlaps the unpacking. What separates gljob from the
 floor is that the floor's parts are measured apart, each with both cores to itself: floor: inflate alone
 keeps both cores busy for about 0.95 s (1.9 CPU-s), and creating the files costs about as much CPU again, so
