@@ -243,6 +243,17 @@ fn the_old_info_zip_unix_time_comes_before_the_dos_time() {
     assert_eq!(mtime(&g.dir().join("mac.txt")), u64::from(when));
 }
 
+/// The build job's artifacts, `zip`, fetched into `out` in a fresh working directory.
+fn fetched_into_out(zip: Vec<u8>) -> crate::util::Gljob {
+    let server = server();
+    publish_build(&server, zip);
+    let mut g = gljob(&server);
+    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
+        .run()
+        .success();
+    g
+}
+
 #[test]
 fn directories_get_their_archive_times_after_their_contents() {
     let stamp = zip::DateTime::from_date_and_time(2020, 9, 13, 12, 26, 40).unwrap();
@@ -253,13 +264,7 @@ fn directories_get_their_archive_times_after_their_contents() {
     w.start_file("docs/a.txt", opts.unix_permissions(0o644))
         .unwrap();
     std::io::Write::write_all(&mut w, b"a").unwrap();
-    let zip = w.finish().unwrap().into_inner();
-    let server = server();
-    publish_build(&server, zip);
-    let mut g = gljob(&server);
-    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
-        .run()
-        .success();
+    let g = fetched_into_out(w.finish().unwrap().into_inner());
     let dos_stamp = mtime(&g.dir().join("out/docs/a.txt"));
     assert_eq!(
         mtime(&g.dir().join("out/docs")),
@@ -284,13 +289,7 @@ fn nested_and_sibling_directories_each_get_their_own_time() {
             .unwrap();
         std::io::Write::write_all(&mut w, dir.as_bytes()).unwrap();
     }
-    let zip = w.finish().unwrap().into_inner();
-    let server = server();
-    publish_build(&server, zip);
-    let mut g = gljob(&server);
-    g.args(&["fetch", "--ref", "main", "--job", "build", "--dest", "out"])
-        .run()
-        .success();
+    let g = fetched_into_out(w.finish().unwrap().into_inner());
     let first = mtime(&g.dir().join("out/a"));
     for (i, dir) in dirs.iter().enumerate() {
         assert_eq!(
