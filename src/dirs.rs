@@ -99,16 +99,17 @@ impl Dir {
     /// Sets the directory's modification time, its access time left as it is: one
     /// `futimens` on the handle already open.
     pub fn set_modified(&self, time: std::time::SystemTime) -> io::Result<()> {
+        // Archive times are never before 1970 (zipfmt reads them as unsigned).
+        let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
         let since = time
             .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            .map_err(|_| invalid())?;
         let omit = rustix::fs::Timespec {
             tv_sec: 0,
             tv_nsec: rustix::fs::UTIME_OMIT,
         };
         let modified = rustix::fs::Timespec {
-            tv_sec: i64::try_from(since.as_secs())
-                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+            tv_sec: i64::try_from(since.as_secs()).map_err(|_| invalid())?,
             tv_nsec: since.subsec_nanos().into(),
         };
         let times = rustix::fs::Timestamps {

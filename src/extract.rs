@@ -232,9 +232,7 @@ impl Worker<'_, '_> {
     /// directories instead of contending for one directory's lock in the kernel
     /// (interleaving single entries made system time grow, measured).
     fn run(&self) -> Result<Unpacked> {
-        // One byte more than `Inflater::whole` fills, so it can tell an entry that
-        // inflates past its declared size.
-        let mut buf = vec![0u8; zipfmt::WHOLE + 1];
+        let mut buf = vec![0u8; 256 * 1024];
         let mut inflater = Inflater::default();
         let mut done = Unpacked { files: 0, bytes: 0 };
         let mut parents = Parents::new(self.tree)?;
@@ -243,37 +241,32 @@ impl Worker<'_, '_> {
             let Some(segment) = self.shared.order.get(next).map(|&i| &self.plan.segments[i]) else {
                 return Ok(done);
             };
-            match self.streams {
-                Some(open) => {
-                    let data = open(segment);
-                    self.segment(
-                        segment,
-                        &*data,
-                        &mut parents,
-                        &mut buf,
-                        &mut inflater,
-                        &mut done,
-                    )
-                    .map_err(|e| data.failure().unwrap_or(e))?;
-                    data.finish()?;
-                }
-                None => self.segment(
-                    segment,
-                    self.dir,
-                    &mut parents,
-                    &mut buf,
-                    &mut inflater,
-                    &mut done,
-                )?,
+            // The segment's own stream, or the file that also holds the directory.
+            let stream = self.streams.map(|open| open(segment));
+            let data: &dyn Source = match &stream {
+                Some(stream) => &**stream,
+                None => self.dir,
+            };
+            self.segment(
+                segment,
+                data,
+                &mut parents,
+                &mut buf,
+                &mut inflater,
+                &mut done,
+            )
+            .map_err(|e| stream.as_ref().and_then(|s| s.failure()).unwrap_or(e))?;
+            if let Some(stream) = &stream {
+                stream.finish()?;
             }
         }
     }
 
     /// Unpacks one segment's entries, reading their data from `data`.
-    fn segment<D: Source + ?Sized>(
+    fn segment(
         &self,
         segment: &Segment,
-        data: &D,
+        data: &dyn Source,
         parents: &mut Parents,
         buf: &mut [u8],
         inflater: &mut Inflater,
@@ -333,7 +326,7 @@ impl Worker<'_, '_> {
             let (out, copied) = if Inflater::takes(&c) {
                 // Inflated before the file is created: a corrupt entry creates nothing.
                 let bytes = inflater
-                    .whole(data, &c, start, buf)
+                    .whole(data, &c, start)
                     .map_err(|why| corrupt(&rel, &why))?;
                 let mut out = create()?;
                 out.write_all(bytes)

@@ -562,6 +562,9 @@ pub const WHOLE: usize = 256 * 1024;
 pub struct Inflater {
     state: libdeflater::Decompressor,
     input: Vec<u8>,
+    /// One byte more than [`WHOLE`]: room past the declared size tells a longer stream from
+    /// an exact one.
+    output: Vec<u8>,
 }
 
 impl Default for Inflater {
@@ -569,6 +572,7 @@ impl Default for Inflater {
         Inflater {
             state: libdeflater::Decompressor::new(),
             input: vec![0; WHOLE],
+            output: vec![0; WHOLE + 1],
         }
     }
 }
@@ -579,22 +583,26 @@ impl Inflater {
         c.method == 8 && c.compressed <= WHOLE as u64 && c.size <= WHOLE as u64
     }
 
-    /// Reads a deflated entry's data (at `start`) in one go and inflates it in one call
-    /// into `out` (at least [`WHOLE`] + 1 bytes), checked as [`open`]'s reader checks it:
-    /// exactly the declared size, with the declared CRC. Returns the entry's bytes.
-    pub fn whole<'o, S: Source + ?Sized>(
+    /// Reads an entry [`Inflater::takes`] (its data at `start`) in one go and inflates it in
+    /// one call, checked as [`open`]'s reader checks it: exactly the declared size, with the
+    /// declared CRC. Returns the entry's bytes.
+    pub fn whole<S: Source + ?Sized>(
         &mut self,
         source: &S,
         c: &Central,
         start: u64,
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], Bad> {
-        // `takes` bounds both sizes; the casts cannot truncate.
+    ) -> Result<&[u8], Bad> {
+        if !Inflater::takes(c) {
+            return Err("it is too large to inflate whole".to_string());
+        }
+        // Both sizes are at most WHOLE: the casts cannot truncate.
         let (compressed, size) = (c.compressed as usize, c.size as usize);
         let input = &mut self.input[..compressed];
         read_exact_at(source, input, start)?;
-        // One byte of room past the declared size tells a longer stream from an exact one.
-        let n = match self.state.deflate_decompress(input, &mut out[..size + 1]) {
+        let n = match self
+            .state
+            .deflate_decompress(input, &mut self.output[..size + 1])
+        {
             Ok(n) if n <= size => n,
             Ok(_) | Err(libdeflater::DecompressionError::InsufficientSpace) => {
                 return Err(format!("it unpacks to more than its declared {size} bytes"));
@@ -603,7 +611,7 @@ impl Inflater {
                 return Err("corrupt deflate stream".to_string());
             }
         };
-        let bytes = &out[..n];
+        let bytes = &self.output[..n];
         check_end(n as u64, c.size, crc32fast::hash(bytes), c.crc).map_err(|e| e.to_string())?;
         Ok(bytes)
     }
@@ -756,8 +764,7 @@ mod tests {
             Ok(data)
         };
         let mut inflater = Inflater::default();
-        let mut out = vec![0u8; WHOLE + 1];
-        let mut whole = |c: &Central| inflater.whole(&src, c, start, &mut out).map(<[u8]>::to_vec);
+        let mut whole = |c: &Central| inflater.whole(&src, c, start).map(<[u8]>::to_vec);
         assert_eq!(whole(&c).unwrap(), b"hello ".repeat(100));
         type Lie = fn(&mut Central);
         let lies: [(&str, Lie, &str); 4] = [
@@ -765,7 +772,7 @@ mod tests {
             ("size too large", |c| c.size += 1, "not its declared"),
             ("wrong CRC", |c| c.crc ^= 1, "CRC"),
             // Cut short: the stream loses its end (libdeflate refuses that outright).
-            ("data cut short", |c| c.compressed -= 4, ""),
+            ("data cut short", |c| c.compressed -= 4, "corrupt deflate"),
         ];
         for (what, lie, says) in lies {
             let mut c = c.clone();
@@ -779,7 +786,7 @@ mod tests {
         let bytes = Bytes(vec![0xff; 64]);
         assert!(
             inflater
-                .whole(&bytes, &garbage, 0, &mut out)
+                .whole(&bytes, &garbage, 0)
                 .unwrap_err()
                 .contains("corrupt deflate")
         );
@@ -787,6 +794,10 @@ mod tests {
         let mut big = c.clone();
         big.size = WHOLE as u64 + 1;
         assert!(!Inflater::takes(&big));
+        assert!(
+            inflater.whole(&src, &big, start).is_err(),
+            "whole refuses it"
+        );
         big.size = 1;
         big.compressed = WHOLE as u64 + 1;
         assert!(!Inflater::takes(&big));
